@@ -1,0 +1,5 @@
+"""`python -m pipeline` runs the calcscan command line."""
+
+from pipeline.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Low-level DICOM helpers shared by the stages: reading headers, writing files."""

@@ -1,0 +1,310 @@
+"""Typed objects that the stages hand to each other.
+
+discover -> (Discovery: studies, series, stacks of header records)
+load     -> (CTVolume | Radiograph: pixels with exact geometry)
+
+Coordinates: every `*_lps_mm` value and every affine maps into DICOM patient coordinates
+(LPS: +x towards the patient's left, +y posterior, +z head), in millimetres.
+Voxel indices of a CT volume are (i, j, k) = (column, row, slice) and its numpy array is
+indexed [k, j, i] = (z, y, x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.vocab import SeriesKind
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file that was not used, and the reason a user can act on."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHeader:
+    """Geometry and value mapping of one 2D frame.
+
+    A classic CT file has one frame; an enhanced multi-frame CT has one per frame, read from
+    its shared and per-frame functional groups. Treating both alike lets one planner sort,
+    split and check every kind of CT stack.
+    """
+
+    index: int  # 0-based frame number inside its file
+    position: Vec3 | None  # ImagePositionPatient of the first pixel's centre (LPS mm)
+    orientation: tuple[float, float, float, float, float, float] | None  # row then column cosines
+    pixel_spacing: tuple[float, float] | None  # (between rows, between columns) mm, as DICOM
+    slice_thickness: float | None
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    rescale_type: str | None = None
+    temporal_index: int | None = None  # tells acquisitions at one position apart
+    stack_id: str | None = None
+    frame_type: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceHeader:
+    """What discovery keeps of one DICOM file: its header, never its pixels."""
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str | None
+    modality: str
+    patient_id: str | None
+    study_uid: str
+    study_date: str | None
+    accession_number: str | None
+    study_description: str | None
+    series_uid: str
+    series_number: int | None
+    series_description: str | None
+    frame_of_reference_uid: str | None
+    instance_number: int | None
+    acquisition_number: int | None
+    image_type: tuple[str, ...]
+    rows: int | None
+    columns: int | None
+    samples_per_pixel: int
+    number_of_frames: int
+    has_pixel_data: bool
+    body_part_examined: str | None
+    view_position: str | None
+    laterality: str | None
+    kvp: float | None
+    contrast_agent: str | None
+    frames: tuple[FrameHeader, ...]
+
+    @property
+    def is_multiframe(self) -> bool:
+        return self.number_of_frames > 1
+
+
+@dataclass(frozen=True, slots=True)
+class SliceRef:
+    """One 2D image of a stack: a frame of an instance."""
+
+    instance: InstanceHeader
+    frame: FrameHeader
+
+
+@dataclass
+class StackPlan:
+    """How a CT stack becomes a volume: slice order, grid and what had to be fixed.
+
+    Made from headers alone, so `calcscan inspect` shows exactly the geometry that loading
+    will produce. `sources[k]` and `weights[k]` give, for output slice k, the source slices
+    (indices into `slices`) and the linear interpolation weights; a slice copied as it is
+    has one source with weight 1.
+    """
+
+    slices: list[SliceRef]
+    rows: int
+    columns: int
+    affine: np.ndarray  # 4x4, voxel (i, j, k) -> LPS mm; third column may be sheared (tilt)
+    n_output: int
+    sources: list[tuple[int, ...]]
+    weights: list[tuple[float, ...]]
+    interpolated: tuple[int, ...] = ()  # output slices made by interpolation
+    orientation_label: str = "axial"  # axial | coronal | sagittal | oblique
+    tilt_deg: float = 0.0  # angle between the slice step and the slice normal
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(z, y, x) shape of the volume this plan produces."""
+        return (self.n_output, self.rows, self.columns)
+
+    @property
+    def spacing(self) -> Vec3:
+        """Voxel spacing (x, y, z) in mm: column step, row step, slice step."""
+        norms = np.linalg.norm(self.affine[:3, :3], axis=0)
+        return (float(norms[0]), float(norms[1]), float(norms[2]))
+
+    @property
+    def origin(self) -> Vec3:
+        return tuple(float(v) for v in self.affine[:3, 3])  # type: ignore[return-value]
+
+    @property
+    def direction(self) -> np.ndarray:
+        """3x3 unit column vectors of the i, j, k axes in LPS (k is sheared under tilt)."""
+        return self.affine[:3, :3] / np.linalg.norm(self.affine[:3, :3], axis=0)
+
+
+@dataclass
+class Stack:
+    """A geometrically consistent set of images inside one series: the unit of analysis.
+
+    A series splits into several stacks when orientation, in-plane size, pixel spacing or
+    frame of reference differ, when it holds several acquisitions at the same positions, or
+    when a gap is too large to interpolate. Radiographs are one stack per image.
+    """
+
+    series_uid: str
+    index: int  # 0-based within its series
+    modality: str
+    kind: SeriesKind
+    reason: str | None  # why it is not analysed (kind "other"), else None
+    slices: list[SliceRef]
+    plan: StackPlan | None = None  # CT stacks with geometry
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def instances(self) -> list[InstanceHeader]:
+        """Distinct instances, in slice order."""
+        seen: dict[str, InstanceHeader] = {}
+        for s in self.slices:
+            seen.setdefault(s.instance.sop_instance_uid, s.instance)
+        return list(seen.values())
+
+    @property
+    def n_instances(self) -> int:
+        return len(self.instances)
+
+    @property
+    def label(self) -> str:
+        """Series UID, with the stack number when the series was split."""
+        return f"{self.series_uid}#{self.index + 1}"
+
+
+@dataclass
+class Series:
+    uid: str
+    modality: str
+    number: int | None
+    description: str | None
+    stacks: list[Stack]
+
+
+@dataclass
+class Study:
+    uid: str
+    patient_id: str | None
+    date: str | None
+    accession_number: str | None
+    description: str | None
+    series: list[Series]
+
+    @property
+    def stacks(self) -> list[Stack]:
+        return [st for se in self.series for st in se.stacks]
+
+
+@dataclass
+class Discovery:
+    """Everything found under the input paths, grouped patient -> study -> series -> stack."""
+
+    roots: list[Path]
+    studies: list[Study]
+    skipped: list[SkippedFile]
+    n_files: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CTVolume:
+    """A CT stack in Hounsfield units with its exact geometry.
+
+    `hu` is (z, y, x); int16 when every slice's rescale is integral, else float32. Padding
+    and out-of-field-of-view voxels are set to air. `affine` maps (i, j, k) to LPS mm.
+    """
+
+    hu: np.ndarray
+    affine: np.ndarray
+    study_uid: str
+    series_uid: str
+    stack_label: str
+    frame_of_reference_uid: str | None
+    kvp: float | None
+    body_part_examined: str | None
+    contrast_agent: str | None
+    slice_thickness: float | None
+    interpolated_slices: tuple[int, ...] = ()
+    source_files: tuple[Path, ...] = ()
+    tilt_deg: float = 0.0
+    orientation_label: str = "axial"
+    warnings: list[str] = field(default_factory=list)
+    file_problems: list[SkippedFile] = field(default_factory=list)
+
+    @property
+    def spacing(self) -> Vec3:
+        """(x, y, z) voxel spacing in mm."""
+        n = np.linalg.norm(self.affine[:3, :3], axis=0)
+        return (float(n[0]), float(n[1]), float(n[2]))
+
+    @property
+    def origin(self) -> Vec3:
+        return tuple(float(v) for v in self.affine[:3, 3])  # type: ignore[return-value]
+
+    @property
+    def direction(self) -> np.ndarray:
+        return self.affine[:3, :3] / np.linalg.norm(self.affine[:3, :3], axis=0)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Exact under shear: the determinant, not the product of spacings."""
+        return float(abs(np.linalg.det(self.affine[:3, :3])))
+
+    def index_to_lps(self, ijk: np.ndarray) -> np.ndarray:
+        """(N, 3) voxel indices (i, j, k) -> (N, 3) LPS mm."""
+        ijk = np.atleast_2d(np.asarray(ijk, dtype=float))
+        return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def lps_to_index(self, xyz: np.ndarray) -> np.ndarray:
+        """(N, 3) LPS mm -> (N, 3) continuous voxel indices (i, j, k)."""
+        xyz = np.atleast_2d(np.asarray(xyz, dtype=float))
+        return (xyz - self.affine[:3, 3]) @ np.linalg.inv(self.affine[:3, :3]).T
+
+    @cached_property
+    def image(self) -> sitk.Image:
+        """The same volume as a SimpleITK image (a copy, made on first use)."""
+        import SimpleITK as sitk
+
+        img = sitk.GetImageFromArray(self.hu)
+        img.SetSpacing(self.spacing)
+        img.SetOrigin(self.origin)
+        img.SetDirection(self.direction.flatten().tolist())
+        return img
+
+
+@dataclass
+class Radiograph:
+    """A projection radiograph, after the Modality LUT, dense (bone, calcium) bright.
+
+    `pixel_spacing_mm` is (row, column) spacing at the patient when known; None when the file
+    gives none or gives 0.0, in which case sizes must be reported in pixels.
+    """
+
+    pixels: np.ndarray  # (rows, columns) float32
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    stack_label: str
+    path: Path
+    pixel_spacing_mm: tuple[float, float] | None
+    spacing_source: str  # which attribute the spacing came from, or why it is unknown
+    body_part_examined: str | None
+    view_position: str | None
+    laterality: str | None  # "L", "R", "B" or None as the file says
+    patient_orientation: tuple[str, str] | None  # direction of rows and columns, e.g. ("L", "F")
+    inverted: bool  # MONOCHROME1 input, inverted so that dense is bright
+    bits_stored: int | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spacing_known(self) -> bool:
+        return self.pixel_spacing_mm is not None

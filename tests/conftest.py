@@ -1,0 +1,110 @@
+"""Shared test fixtures: where the real data lives, and how to write test series.
+
+Real data is used read-only from where it is installed (pydicom, pydicom-data) or from
+../shared/data beside the repository; nothing is copied into the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from pipeline.dicom.write import StudyMeta, uid_from, write_ct_series
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+QRM_DICOM = SHARED_DATA / "qrm-canon-large-rep1" / "dicom"
+PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def pydicom_data_dir() -> Path:
+    """pydicom-data installs its files as the `data_store` package."""
+    import data_store  # type: ignore[import-not-found]
+
+    return Path(data_store.__file__).parent / "data"
+
+
+def real_dicom_roots() -> list[Path]:
+    return [PYDICOM_FILES, pydicom_data_dir()]
+
+
+def require_tool(name: str) -> str:
+    """Path of a command-line tool; missing is a failure under CI, a skip elsewhere."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} not on PATH (make test installs it: scripts/install-system-deps.sh)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_shared(path: Path) -> Path:
+    if not path.exists():
+        message = f"real test data missing: {path} (expected ../shared/data beside the repo)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """sha256 of every regular file under root (symlinks and special files by name only)."""
+    sums = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            sums[str(path)] = "special"
+            continue
+        try:
+            sums[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            sums[str(path)] = "unreadable"
+    return sums
+
+
+def axial_affine(spacing=(0.8, 0.7, 2.5), origin=(-100.0, -120.0, 50.0)) -> np.ndarray:
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, 3] = origin
+    return affine
+
+
+def make_volume(shape=(12, 40, 48), seed=0) -> np.ndarray:
+    """A volume with structure in every slice, so misordered slices are caught."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.indices(shape)
+    hu = -900 + 30 * z + 10 * y - 5 * x + rng.integers(-40, 40, shape)
+    hu[:, 5:15, 10:20] = 1200  # a dense block, like bone
+    return np.clip(hu, -1000, 3000).astype(np.int16)  # physical HU (below -1024 is "no data")
+
+
+class SeriesWriter:
+    """Writes numbered test series under a folder, each with its own UIDs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.count = 0
+
+    def write(self, hu: np.ndarray, affine: np.ndarray, folder: str | None = None, **kwargs) -> list[Path]:
+        self.count += 1
+        tag = kwargs.pop("tag", f"series{self.count}")
+        study = kwargs.pop("study", StudyMeta(uid_from(self.root, tag, "study"), patient_id=f"PAT-{tag}"))
+        return write_ct_series(
+            hu,
+            affine,
+            self.root / (folder or tag),
+            study,
+            series_uid=kwargs.pop("series_uid", uid_from(self.root, tag, "series")),
+            frame_of_reference_uid=kwargs.pop("frame_of_reference_uid", uid_from(self.root, tag, "for")),
+            **kwargs,
+        )
+
+
+@pytest.fixture
+def series_writer(tmp_path: Path) -> SeriesWriter:
+    return SeriesWriter(tmp_path / "input")
