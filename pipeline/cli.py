@@ -18,8 +18,10 @@ from pipeline.errors import UsageError
 
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
+    "config": "pipeline.config_cmd:config",
     "inspect": "pipeline.inspect_cmd:inspect",
     "phantom": "pipeline.phantom.cli:phantom",
+    "run": "pipeline.run_cmd:run",
 }
 
 

@@ -54,10 +54,84 @@ class LoaderConfig(_Section):
     follow_symlinks: bool = Field(False, description="descend into symlinked folders")
 
 
+class SegmentationConfig(_Section):
+    """How calcific clumps are found in CT and measured. HU at 120 kVp unless said."""
+
+    threshold_hu: float = Field(130.0, description="calcium threshold (Agatston's 130 HU)")
+    kvp_aware: bool = Field(False, description="scale the threshold and Agatston bands with kVp")
+    min_volume_mm3: float = Field(1.0, ge=0, description="smallest deposit kept")
+    min_voxels: int = Field(3, ge=1, description="smallest deposit kept, in voxels")
+    significance_sigma: float = Field(
+        10.0, ge=0, description="peak must exceed the surrounding tissue by this many noise sigmas"
+    )
+    body_threshold_hu: float = Field(-500.0, description="tissue vs air for the body mask")
+    table_gap_mm: float = Field(4.0, ge=0, description="opening radius that detaches the table")
+    min_body_part_mm3: float = Field(20000.0, ge=0, description="smaller separate parts are not body")
+    bone_threshold_hu: float = Field(200.0, description="bone (cortex and dense cancellous bone)")
+    bone_margin_mm: float = Field(1.5, ge=0, description="partial-volume rim around bone not searched")
+    coarse_voxel_mm: float = Field(
+        2.0, gt=0, description="above this in-plane voxel size, clumps touching bone are not reported"
+    )
+    bone_split_hu: float = Field(
+        400.0, description="pieces that come apart at this density are judged part by part"
+    )
+    bone_clump_hu: float = Field(
+        450.0, description="a clump against bone has its 90th centile at least this dense"
+    )
+    bone_clump_contact: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="a blob outside the cortex touching bone over less of its surface is a clump",
+    )
+    bone_grow_hu: float = Field(
+        120.0, description="bone-density tissue (smoothed): cancellous bone, cartilage, not muscle"
+    )
+    bone_grow: bool = Field(True, description="join fragments of cancellous bone to their bone")
+    cartilage_hu: float = Field(
+        80.0, description="cartilage and discs attached to bone: denser than muscle, below bone"
+    )
+    bone_embedded_fraction: float = Field(
+        0.5, ge=0, le=1, description="a small piece mostly surrounded by bone-density tissue is bone"
+    )
+    bone_shell_contrast_hu: float = Field(
+        100.0, description="bone's cortex is denser than its interior by at least this"
+    )
+    bone_cortex_hu: float = Field(
+        1000.0, description="cortical density: a slim rod reaching it near the skin is a phalanx"
+    )
+    bone_min_length_mm: float = Field(25.0, ge=0, description="thin bones are at least this long...")
+    bone_min_elongation: float = Field(3.0, ge=1, description="...and this many times longer than wide")
+    metal_threshold_hu: float = Field(2500.0, description="metal implants (denser than any calcium)")
+    metal_min_volume_mm3: float = Field(20.0, ge=0, description="smaller dense specks are not metal")
+    metal_streaks: Literal["slab", "radius"] = Field(
+        "slab", description="exclude every slice holding metal (slab) or only a radius around it"
+    )
+    metal_slab_margin_mm: float = Field(10.0, ge=0, description="slab mode: margin along the slice axis")
+    metal_margin_mm: float = Field(35.0, ge=0, description="radius mode: streak zone around metal, in-plane")
+    lung_threshold_hu: float = Field(-400.0, description="aerated lung")
+    lung_min_volume_mm3: float = Field(50000.0, ge=0, description="smaller air pockets are not lung")
+    blood_pool_hu: float = Field(150.0, description="blood denser than this means contrast")
+    blood_pool_min_volume_mm3: float = Field(8000.0, ge=0, description="a vessel or heart chamber")
+    contrast_margin_hu: float = Field(
+        100.0, ge=0, description="on enhanced scans, calcium must exceed the lumen's 99th centile by this"
+    )
+    agatston_normalise_to_3mm: bool = Field(
+        True, description="scale Agatston by slice spacing / 3 mm (the protocol's slices)"
+    )
+    mass_calibration_mg_per_mm3_hu: float | None = Field(
+        0.00075,
+        ge=0,
+        description="mg of hydroxyapatite per mm3 per HU at 120 kVp; null reports no mass",
+    )
+    lobe_prominence_mm: float = Field(1.0, ge=0, description="how much deeper a lobe is than its neck")
+
+
 class Config(_Section):
     """The whole configuration of a calcscan run."""
 
     loader: LoaderConfig = Field(default_factory=LoaderConfig)
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for run.json and report footers (the resolved configuration)."""
@@ -66,6 +140,30 @@ class Config(_Section):
 
 def default_config() -> Config:
     return Config()
+
+
+DEFAULTS_HEADER = """\
+# calcscan configuration: the built-in defaults, written out to copy and edit.
+# Precedence: command line (--set section.key=value) > this file (--config FILE) > defaults.
+# Unknown keys are an error, so a misspelt key cannot be silently ignored.
+# Generated from pipeline/config.py (`calcscan config --defaults`); a test keeps them equal.
+"""
+
+
+def defaults_yaml() -> str:
+    """The default configuration as commented YAML (what configs/default.yaml holds)."""
+    lines = [DEFAULTS_HEADER.rstrip("\n")]
+    defaults = Config().as_dict()
+    for section, model in Config.model_fields.items():
+        lines.append("")
+        lines.append(f"{section}:")
+        section_model = model.annotation
+        for key, info in section_model.model_fields.items():  # type: ignore[union-attr]
+            if info.description:
+                lines.append(f"  # {info.description}")
+            value = yaml.safe_dump({key: defaults[section][key]}, default_flow_style=True, width=1000)
+            lines.append("  " + value.strip().strip("{}"))
+    return "\n".join(lines) + "\n"
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:

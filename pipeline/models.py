@@ -23,6 +23,8 @@ from pipeline.vocab import SeriesKind
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
+    from pipeline.segment.grid import WorkGrid
+
 Vec3 = tuple[float, float, float]
 
 
@@ -308,3 +310,100 @@ class Radiograph:
     @property
     def spacing_known(self) -> bool:
         return self.pixel_spacing_mm is not None
+
+
+@dataclass
+class Deposit:
+    """One calcific clump found in a CT volume, measured; sites are filled in by mapping.
+
+    `label` is its value in the segmentation's label map. Coordinates: `centroid_lps_mm` in
+    DICOM patient coordinates (LPS, mm); `centroid_ijk` and `bbox_ijk` in voxel indices
+    (i = column, j = row, k = slice) of the volume it was found in.
+    """
+
+    label: int
+    series_uid: str
+    stack_label: str
+    n_voxels: int
+    volume_mm3: float
+    max_hu: float
+    mean_hu: float
+    agatston: float
+    mass_mg: float | None
+    equivalent_diameter_mm: float
+    largest_axial_area_mm2: float
+    centroid_ijk: Vec3
+    centroid_lps_mm: Vec3
+    bbox_ijk: tuple[tuple[int, int, int], tuple[int, int, int]]  # inclusive min, exclusive max
+    lobes: int
+    touches_bone: bool = False
+    id: str = ""  # "D1", "D2"... unique within the study, given when the study is assembled
+    region: str = "unknown"
+    laterality: str = "unknown"
+    tissue: str = "unknown"
+    site_evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Segmentation:
+    """What the CT segmentation stage found in one volume, and how.
+
+    `labels` is an int32 label map on the volume's grid (0 = background, n = Deposit with
+    label n). `masks` holds the anatomical masks later stages reuse (body, bone, lungs, metal,
+    blood pool), each boolean on the coarser working grid `grid` (grid.up() maps them back).
+    """
+
+    volume: CTVolume
+    deposits: list[Deposit]
+    labels: np.ndarray
+    masks: dict[str, np.ndarray]  # on `grid`'s working grid
+    grid: WorkGrid
+    threshold_hu: float
+    noise_sigma_hu: float
+    contrast_enhanced: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SeriesOutcome:
+    """What happened to one stack of a study in a run (a row of report.json's "series")."""
+
+    stack: Stack
+    series_number: int | None
+    description: str | None
+    status: str  # analyzed | skipped | failed
+    reason: str | None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class PatternResult:
+    """How well a study matches the documented site pattern of one calcinosis type."""
+
+    type: str  # metastatic | tumoral | dystrophic | calcific_tendinitis
+    verdict: str  # consistent | possible | unlikely
+    score: float  # 0..1, ranks the patterns of one study
+    evidence: list[str] = field(default_factory=list)  # deposit ids
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StudyResult:
+    """Everything a run learned about one study; the reporting stage renders it."""
+
+    study: Study
+    series: list[SeriesOutcome]
+    deposits: list[Deposit]
+    segmentations: list[Segmentation] = field(default_factory=list)
+    patterns: list[PatternResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def analysed(self) -> bool:
+        return any(s.status == "analyzed" for s in self.series)
+
+    @property
+    def failed(self) -> bool:
+        return any(s.status == "failed" for s in self.series)

@@ -9,14 +9,25 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.config import Config, load_config, parse_override
+from pipeline.config import Config, defaults_yaml, load_config, parse_override
 from pipeline.errors import ConfigError
 from tests.conftest import QRM_DICOM, REPO, require_shared
 
 
 def test_shipped_default_yaml_equals_builtin_defaults():
-    shipped = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
-    assert shipped == Config().as_dict()
+    text = (REPO / "configs" / "default.yaml").read_text()
+    assert yaml.safe_load(text) == Config().as_dict()
+    assert text == defaults_yaml(), "regenerate with: calcscan config --defaults > configs/default.yaml"
+
+
+def test_config_command_shows_resolved_values(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("segmentation:\n  threshold_hu: 150\n")
+    result = CliRunner().invoke(cli, ["config", "--config", str(path), "--set", "loader.min_ct_slices=4"])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.output)
+    assert shown["segmentation"]["threshold_hu"] == 150
+    assert shown["loader"]["min_ct_slices"] == 4
 
 
 def test_precedence_cli_over_file_over_defaults(tmp_path: Path):

@@ -1,0 +1,89 @@
+"""One study through the stages: load -> segment -> map sites -> patterns.
+
+A stack that fails (a file that cannot be decoded, a stage that raises) is recorded as
+failed with its reason and the study goes on with its other stacks; the caller decides
+what a failed study means for the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+from pipeline.config import Config
+from pipeline.errors import CalcscanError
+from pipeline.load import load_stack
+from pipeline.models import CTVolume, Deposit, Segmentation, Series, SeriesOutcome, Stack, Study, StudyResult
+from pipeline.report.patterns import evaluate_patterns
+from pipeline.segment import segment_ct
+
+log = logging.getLogger(__name__)
+
+RADIOGRAPH_NOT_YET = "radiograph analysis is not part of this version; the image was loaded and checked"
+
+
+def analyse_study(study: Study, config: Config) -> StudyResult:
+    started = time.perf_counter()
+    outcomes: list[SeriesOutcome] = []
+    segmentations: list[Segmentation] = []
+    for series in study.series:
+        for stack in series.stacks:
+            outcome, segmentation = _analyse_stack(series, stack, config)
+            outcomes.append(outcome)
+            if segmentation is not None:
+                segmentations.append(segmentation)
+    deposits = number_deposits([d for s in segmentations for d in s.deposits])
+    warnings = [w for s in segmentations for w in s.warnings]
+    result = StudyResult(study, outcomes, deposits, segmentations, warnings=warnings)
+    result.patterns = evaluate_patterns(result, config) if result.analysed else []
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def number_deposits(deposits: list[Deposit]) -> list[Deposit]:
+    """Ids D1, D2... from head to foot (then patient's right to left), stable across runs."""
+    ordered = sorted(
+        deposits, key=lambda d: (-round(d.centroid_lps_mm[2], 1), round(d.centroid_lps_mm[0], 1))
+    )
+    for n, d in enumerate(ordered, start=1):
+        d.id = f"D{n}"
+    return ordered
+
+
+def _analyse_stack(series: Series, stack: Stack, config: Config) -> tuple[SeriesOutcome, Segmentation | None]:
+    outcome = SeriesOutcome(
+        stack=stack,
+        series_number=series.number,
+        description=series.description,
+        status="skipped",
+        reason=stack.reason,
+        warnings=list(stack.warnings),
+    )
+    if stack.kind == "other":
+        return outcome, None
+    started = time.perf_counter()
+    try:
+        image = load_stack(stack, config)
+        if not isinstance(image, CTVolume):
+            outcome.reason = RADIOGRAPH_NOT_YET
+            outcome.warnings.extend(w for w in image.warnings if w not in outcome.warnings)
+            return outcome, None
+        outcome.warnings = list(image.warnings)
+        outcome.warnings.extend(f"{p.path.name}: {p.reason}" for p in image.file_problems)
+        segmentation = segment_ct(image, config)
+    except CalcscanError as exc:
+        return _failed(outcome, str(exc), started), None
+    except Exception as exc:  # a bug in a stage must not take the study down
+        log.debug("stack %s failed:\n%s", stack.label, traceback.format_exc())
+        return _failed(outcome, f"{type(exc).__name__}: {exc}", started), None
+    outcome.status, outcome.reason = "analyzed", None
+    outcome.seconds = time.perf_counter() - started
+    return outcome, segmentation
+
+
+def _failed(outcome: SeriesOutcome, reason: str, started: float) -> SeriesOutcome:
+    log.warning("%s: failed: %s", outcome.stack.label, reason)
+    outcome.status, outcome.reason = "failed", reason
+    outcome.seconds = time.perf_counter() - started
+    return outcome

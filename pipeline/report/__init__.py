@@ -1,0 +1,1 @@
+"""Reporting stage: pattern ranking and every file `calcscan run` writes (report contract)."""

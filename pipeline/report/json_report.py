@@ -1,0 +1,120 @@
+"""report.json: the per-study report of the output contract (../shared/spec/report-contract.md).
+
+The contract's names are fixed; extra fields are added, never renamed. Every coordinate says
+its frame: `centroid_lps_mm` is DICOM patient coordinates (LPS, mm), `centroid_ijk` and
+`bbox_ijk` are voxel indices (column, row, slice) of the deposit's series stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import __version__
+from pipeline.discover.summary import geometry_summary
+from pipeline.models import Deposit, PatternResult, SeriesOutcome, StudyResult
+
+SCHEMA_VERSION = "1.0"
+FRAME = "DICOM patient coordinates (LPS: +x patient left, +y posterior, +z head), mm"
+DISCLAIMER = (
+    "Decision support for a reader, not a diagnosis: calcscan maps dense deposits to the "
+    "documented sites of each calcinosis type; the clinical assessment is the reader's."
+)
+
+
+def study_report(result: StudyResult, *, patient_id: str | None) -> dict[str, Any]:
+    """The contract's report.json for one study (`patient_id` may be a pseudonym or None)."""
+    study = result.study
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "calcscan", "version": __version__},
+        "coordinate_frame": FRAME,
+        "disclaimer": DISCLAIMER,
+        "study": {
+            "study_instance_uid": study.uid,
+            "study_date": study.date,
+            "accession_number": study.accession_number,
+            "patient_id": patient_id,
+            "description": study.description,
+        },
+        "series": [_series_entry(s) for s in result.series],
+        "deposits": [_deposit_entry(d) for d in result.deposits],
+        "patterns": [_pattern_entry(p) for p in result.patterns],
+        "summary": summary_of(result),
+        "warnings": _unique(result.warnings),
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def summary_of(result: StudyResult) -> dict[str, Any]:
+    deposits = result.deposits
+    return {
+        "n_deposits": len(deposits),
+        "total_volume_mm3": _r(sum(d.volume_mm3 for d in deposits), 2),
+        "total_agatston": _r(sum(d.agatston for d in deposits), 2),
+        "total_mass_mg": _r(sum(d.mass_mg for d in deposits), 2)
+        if deposits and all(d.mass_mg is not None for d in deposits)
+        else None,
+        "regions": sorted({d.region for d in deposits}),
+    }
+
+
+def _series_entry(outcome: SeriesOutcome) -> dict[str, Any]:
+    stack = outcome.stack
+    return {
+        "series_instance_uid": stack.series_uid,
+        "stack": stack.index + 1,
+        "series_number": outcome.series_number,
+        "description": outcome.description,
+        "modality": stack.modality,
+        "kind": stack.kind,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "n_instances": stack.n_instances,
+        "geometry": geometry_summary(stack),
+        "warnings": _unique(outcome.warnings),
+        "seconds": round(outcome.seconds, 3),
+    }
+
+
+def _deposit_entry(d: Deposit) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "series_instance_uid": d.series_uid,
+        "stack": d.stack_label,
+        "modality": "CT",
+        "centroid_lps_mm": [_r(v, 2) for v in d.centroid_lps_mm],
+        "centroid_ijk": [_r(v, 2) for v in d.centroid_ijk],
+        "bbox_ijk": [list(d.bbox_ijk[0]), list(d.bbox_ijk[1])],
+        "volume_mm3": _r(d.volume_mm3, 2),
+        "area_mm2": _r(d.largest_axial_area_mm2, 2),
+        "n_voxels": d.n_voxels,
+        "max_hu": _r(d.max_hu, 1),
+        "mean_hu": _r(d.mean_hu, 1),
+        "agatston": _r(d.agatston, 2),
+        "mass_mg": _r(d.mass_mg, 3),
+        "equivalent_diameter_mm": _r(d.equivalent_diameter_mm, 2),
+        "lobes": d.lobes,
+        "region": d.region,
+        "laterality": d.laterality,
+        "tissue": d.tissue,
+        "touches_bone": d.touches_bone,
+        "site_evidence": list(d.site_evidence),
+    }
+
+
+def _pattern_entry(p: PatternResult) -> dict[str, Any]:
+    return {
+        "type": p.type,
+        "verdict": p.verdict,
+        "score": _r(p.score, 3),
+        "evidence": list(p.evidence),
+        "reasons": list(p.reasons),
+    }
+
+
+def _r(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,168 @@
+"""A calcscan run: discover the inputs, analyse every study, write the contract's outputs.
+
+OUT/run.json, OUT/summary.csv and OUT/studies/<key>/report.json. One study failing never
+stops the others; the exit code says whether any did (report contract: 0 all analysed,
+1 at least one failed, 2 usage error).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.analyse import analyse_study
+from pipeline.config import Config
+from pipeline.discover import discover
+from pipeline.models import Study, StudyResult
+from pipeline.report.json_report import study_report, summary_of
+from pipeline.report.outputs import (
+    remove_partials,
+    study_key,
+    write_csv_atomic,
+    write_json_atomic,
+    write_study_folder,
+)
+
+log = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS = [
+    "study_key",
+    "study_instance_uid",
+    "study_date",
+    "modalities",
+    "n_series_analyzed",
+    "n_deposits",
+    "total_volume_mm3",
+    "total_agatston",
+    "top_pattern",
+    "top_pattern_verdict",
+    "status",
+    "reason",
+]
+
+
+@dataclass
+class StudyRecord:
+    """What run.json says about one study."""
+
+    key: str
+    study_uid: str
+    status: str  # analyzed | failed | skipped
+    reason: str | None
+    seconds: float
+    n_deposits: int = 0
+    report: str | None = None
+    summary_row: list[Any] = field(default_factory=list)
+
+
+def run_batch(inputs: Sequence[Path], out: Path, config: Config) -> int:
+    started = dt.datetime.now(dt.UTC)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_partials(out)
+    found = discover(list(inputs), config)
+    log.info("%d studies in %d files (%d not used)", len(found.studies), found.n_files, len(found.skipped))
+    records = [_run_study(study, out, config) for study in found.studies]
+    finished = dt.datetime.now(dt.UTC)
+    exit_code = 1 if any(r.status == "failed" for r in records) else 0
+    write_json_atomic(
+        out / "run.json", _run_json(inputs, config, found, records, started, finished, exit_code)
+    )
+    write_csv_atomic(out / "summary.csv", SUMMARY_COLUMNS, [r.summary_row for r in records])
+    return exit_code
+
+
+def _run_study(study: Study, out: Path, config: Config) -> StudyRecord:
+    key = study_key(study.uid)
+    started = time.perf_counter()
+    try:
+        result = analyse_study(study, config)
+    except Exception as exc:  # the study's own code path failed outside any stack
+        log.exception("study %s failed", key)
+        return _failed_record(study, key, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+    status, reason = _status(result)
+    report = study_report(result, patient_id=study.patient_id)
+    write_study_folder(
+        out / "studies" / key, lambda folder: write_json_atomic(folder / "report.json", report)
+    )
+    log.info("%s: %s, %d deposits, %.1f s", key, status, len(result.deposits), result.seconds)
+    return StudyRecord(
+        key=key,
+        study_uid=study.uid,
+        status=status,
+        reason=reason,
+        seconds=round(result.seconds, 3),
+        n_deposits=len(result.deposits),
+        report=f"studies/{key}/report.json",
+        summary_row=_summary_row(key, result, status, reason),
+    )
+
+
+def _status(result: StudyResult) -> tuple[str, str | None]:
+    failed = [s for s in result.series if s.status == "failed"]
+    if failed:
+        return "failed", "; ".join(f"{s.stack.label}: {s.reason}" for s in failed)
+    if not result.analysed:
+        reasons = {s.reason for s in result.series if s.reason}
+        return "skipped", "; ".join(sorted(reasons)) or "no series to analyse"
+    return "analyzed", None
+
+
+def _summary_row(key: str, result: StudyResult, status: str, reason: str | None) -> list[Any]:
+    summary = summary_of(result)
+    top = result.patterns[0] if result.patterns else None
+    modalities = sorted({s.stack.modality for s in result.series if s.stack.modality})
+    return [
+        key,
+        result.study.uid,
+        result.study.date or "",
+        "/".join(modalities),
+        sum(s.status == "analyzed" for s in result.series),
+        summary["n_deposits"],
+        summary["total_volume_mm3"],
+        summary["total_agatston"],
+        top.type if top else "",
+        top.verdict if top else "",
+        status,
+        reason or "",
+    ]
+
+
+def _failed_record(study: Study, key: str, reason: str, seconds: float) -> StudyRecord:
+    row = [key, study.uid, study.date or "", "", 0, "", "", "", "", "", "failed", reason]
+    return StudyRecord(key, study.uid, "failed", reason, round(seconds, 3), summary_row=row)
+
+
+def _run_json(
+    inputs, config: Config, found, records: list[StudyRecord], started, finished, exit_code: int
+) -> dict:
+    return {
+        "tool": {"name": "calcscan", "version": __version__, "python": platform.python_version()},
+        "inputs": [str(p) for p in inputs],
+        "config": config.as_dict(),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "seconds": round((finished - started).total_seconds(), 3),
+        "exit_code": exit_code,
+        "n_files": found.n_files,
+        "studies": [
+            {
+                "key": r.key,
+                "study_instance_uid": r.study_uid,
+                "status": r.status,
+                "reason": r.reason,
+                "seconds": r.seconds,
+                "n_deposits": r.n_deposits,
+                "report": r.report,
+            }
+            for r in records
+        ],
+        "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in found.skipped],
+        "warnings": list(found.warnings),
+    }

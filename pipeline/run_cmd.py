@@ -1,0 +1,35 @@
+"""`calcscan run INPUT... -o OUT`: analyse every study found and write the report contract."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.config import load_config, parse_override
+from pipeline.errors import UsageError
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file."
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+def run(inputs: tuple[Path, ...], out: Path, config_path: Path | None, overrides: tuple[str, ...]) -> None:
+    """Find calcifications in every study under INPUT and write reports to OUT.
+
+    OUT/studies/<study>/report.json per study, OUT/summary.csv and OUT/run.json for the
+    run. Exit code 0: every study analysed; 1: at least one failed (the others still have
+    their outputs); 2: usage or configuration error (nothing written).
+    """
+    config = load_config(config_path, dict(parse_override(o) for o in overrides))
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output {out} exists and is not a folder")
+    from pipeline.run import run_batch  # heavy imports only once the command line is valid
+
+    code = run_batch(list(inputs), out, config)
+    click.echo(f"reports in {out}/studies, run summary in {out}/summary.csv", err=True)
+    sys.exit(code)
