@@ -25,9 +25,10 @@ install-test: $(VENV)/.installed-test
 	./scripts/install-system-deps.sh
 
 demo: install
-	$(BIN)/calcscan inspect sample_data/
+	$(BIN)/calcscan run sample_data/ -o $(DEMO_OUT)
 	@echo
-	@echo "calcscan inspected sample_data/ (the analysis stages write reports to $(DEMO_OUT)/ once they exist)"
+	@echo "Reports: $(DEMO_OUT)/studies/<study>/report.json (one per study)"
+	@echo "Run summary: $(DEMO_OUT)/summary.csv and $(DEMO_OUT)/run.json"
 
 test: install-test
 	$(BIN)/python -m pytest -q

@@ -18,7 +18,7 @@ from pipeline.phantom.scenarios import SCENARIOS
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", default="default", choices=["small", "default", "clinical"])
+    parser.add_argument("--size", default="default", choices=["small", "sample", "default", "clinical"])
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compression", default="rle")

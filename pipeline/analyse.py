@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from pathlib import Path
 
+from pipeline.anatomy import AnatomyLabels, LabelMapError, label_map_from_seg, load_label_map, map_sites
+from pipeline.clinical import ClinicalContext
 from pipeline.config import Config
 from pipeline.errors import CalcscanError
 from pipeline.load import load_stack
@@ -23,22 +26,56 @@ log = logging.getLogger(__name__)
 RADIOGRAPH_NOT_YET = "radiograph analysis is not part of this version; the image was loaded and checked"
 
 
-def analyse_study(study: Study, config: Config) -> StudyResult:
+def analyse_study(
+    study: Study,
+    config: Config,
+    label_map: Path | None = None,
+    clinical: ClinicalContext | None = None,
+) -> StudyResult:
+    """`label_map`: the user's anatomy labels for this study (else a DICOM SEG in the study,
+    else the heuristics alone); `clinical`: its clinical context for the pattern ranking."""
     started = time.perf_counter()
     outcomes: list[SeriesOutcome] = []
     segmentations: list[Segmentation] = []
+    seg_files = [st.instances[0].path for st in study.stacks if st.modality == "SEG" and st.instances]
     for series in study.series:
         for stack in series.stacks:
             outcome, segmentation = _analyse_stack(series, stack, config)
             outcomes.append(outcome)
             if segmentation is not None:
+                _map_sites(segmentation, config, label_map, seg_files)
                 segmentations.append(segmentation)
     deposits = number_deposits([d for s in segmentations for d in s.deposits])
     warnings = [w for s in segmentations for w in s.warnings]
+    if clinical is not None:
+        warnings.append(f"clinical context used for the pattern ranking ({clinical.source})")
     result = StudyResult(study, outcomes, deposits, segmentations, warnings=warnings)
-    result.patterns = evaluate_patterns(result, config) if result.analysed else []
+    result.patterns = evaluate_patterns(result, config, clinical) if result.analysed else []
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _map_sites(seg: Segmentation, config: Config, label_map: Path | None, seg_files: list[Path]) -> None:
+    """Region, side and tissue of each deposit; the heuristics place every deposit even
+    when no label map can be used."""
+    labels = _anatomy_labels(seg, label_map, seg_files)
+    try:
+        seg.warnings.extend(map_sites(seg, config.anatomy, labels))
+    except Exception as exc:  # a site-mapping bug must not lose the measured deposits
+        log.debug("site mapping failed:\n%s", traceback.format_exc())
+        seg.warnings.append(f"site mapping failed ({type(exc).__name__}: {exc}); sites left unknown")
+
+
+def _anatomy_labels(seg: Segmentation, label_map: Path | None, seg_files: list[Path]) -> AnatomyLabels | None:
+    """The user's label map, else the first DICOM SEG of the study that fits this CT."""
+    loaders = [(str(label_map), lambda: load_label_map(label_map, seg.volume))] if label_map else []
+    loaders += [(f"DICOM SEG {p.name}", lambda p=p: label_map_from_seg(p, seg.volume)) for p in seg_files]
+    for name, load in loaders:
+        try:
+            return load()
+        except LabelMapError as exc:
+            seg.warnings.append(f"anatomy labels {name} not used: {exc}")
+    return None
 
 
 def number_deposits(deposits: list[Deposit]) -> list[Deposit]:

@@ -69,9 +69,6 @@ class SegmentationConfig(_Section):
     min_body_part_mm3: float = Field(20000.0, ge=0, description="smaller separate parts are not body")
     bone_threshold_hu: float = Field(200.0, description="bone (cortex and dense cancellous bone)")
     bone_margin_mm: float = Field(1.5, ge=0, description="partial-volume rim around bone not searched")
-    coarse_voxel_mm: float = Field(
-        2.0, gt=0, description="above this in-plane voxel size, clumps touching bone are not reported"
-    )
     bone_split_hu: float = Field(
         400.0, description="pieces that come apart at this density are judged part by part"
     )
@@ -127,11 +124,29 @@ class SegmentationConfig(_Section):
     lobe_prominence_mm: float = Field(1.0, ge=0, description="how much deeper a lobe is than its neck")
 
 
+class AnatomyConfig(_Section):
+    """How deposits are given a region, side and tissue (pipeline/anatomy/)."""
+
+    periarticular_mm: float = Field(
+        20.0, ge=0, description="a deposit this close to a joint (where two bones meet) is periarticular"
+    )
+
+
+class PatternsConfig(_Section):
+    """Where the calcinosis-type site pattern rules come from (pipeline/report/patterns.py)."""
+
+    rules_file: Path | None = Field(
+        None, description="site pattern rules (YAML); null: the shipped configs/site_patterns.yaml"
+    )
+
+
 class Config(_Section):
     """The whole configuration of a calcscan run."""
 
     loader: LoaderConfig = Field(default_factory=LoaderConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    anatomy: AnatomyConfig = Field(default_factory=AnatomyConfig)
+    patterns: PatternsConfig = Field(default_factory=PatternsConfig)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for run.json and report footers (the resolved configuration)."""

@@ -29,6 +29,7 @@ from pipeline.report.outputs import (
     write_json_atomic,
     write_study_folder,
 )
+from pipeline.study_inputs import StudyInputs
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,19 @@ class StudyRecord:
     summary_row: list[Any] = field(default_factory=list)
 
 
-def run_batch(inputs: Sequence[Path], out: Path, config: Config) -> int:
+def run_batch(inputs: Sequence[Path], out: Path, config: Config, extras: StudyInputs | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
+    extras = extras or StudyInputs()
     out.mkdir(parents=True, exist_ok=True)
     remove_partials(out)
     found = discover(list(inputs), config)
     log.info("%d studies in %d files (%d not used)", len(found.studies), found.n_files, len(found.skipped))
-    records = [_run_study(study, out, config) for study in found.studies]
+    if extras.anatomy is not None and extras.anatomy.is_file() and len(found.studies) > 1:
+        found.warnings.append(
+            f"--anatomy {extras.anatomy} is one label map but {len(found.studies)} studies were found: "
+            "not used (give a folder of <StudyInstanceUID>.nii.gz instead)"
+        )
+    records = [_run_study(study, out, config, extras, len(found.studies)) for study in found.studies]
     finished = dt.datetime.now(dt.UTC)
     exit_code = 1 if any(r.status == "failed" for r in records) else 0
     write_json_atomic(
@@ -78,11 +85,12 @@ def run_batch(inputs: Sequence[Path], out: Path, config: Config) -> int:
     return exit_code
 
 
-def _run_study(study: Study, out: Path, config: Config) -> StudyRecord:
+def _run_study(study: Study, out: Path, config: Config, extras: StudyInputs, n_studies: int) -> StudyRecord:
     key = study_key(study.uid)
     started = time.perf_counter()
     try:
-        result = analyse_study(study, config)
+        label_map = extras.label_map_for(study, n_studies)
+        result = analyse_study(study, config, label_map, extras.clinical_for(study))
     except Exception as exc:  # the study's own code path failed outside any stack
         log.exception("study %s failed", key)
         return _failed_record(study, key, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)

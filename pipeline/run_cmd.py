@@ -18,7 +18,24 @@ from pipeline.errors import UsageError
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file."
 )
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-def run(inputs: tuple[Path, ...], out: Path, config_path: Path | None, overrides: tuple[str, ...]) -> None:
+@click.option(
+    "--anatomy",
+    type=click.Path(path_type=Path),
+    help="Organ label map (TotalSegmentator NIfTI) of a single study, or a folder of <StudyUID>.nii.gz.",
+)
+@click.option(
+    "--clinical",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Clinical context per study (YAML or CSV): calcium, phosphate, renal disease...",
+)
+def run(
+    inputs: tuple[Path, ...],
+    out: Path,
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    anatomy: Path | None,
+    clinical: Path | None,
+) -> None:
     """Find calcifications in every study under INPUT and write reports to OUT.
 
     OUT/studies/<study>/report.json per study, OUT/summary.csv and OUT/run.json for the
@@ -28,8 +45,12 @@ def run(inputs: tuple[Path, ...], out: Path, config_path: Path | None, overrides
     config = load_config(config_path, dict(parse_override(o) for o in overrides))
     if out.exists() and not out.is_dir():
         raise UsageError(f"output {out} exists and is not a folder")
+    from pipeline.report.patterns import load_rules
     from pipeline.run import run_batch  # heavy imports only once the command line is valid
+    from pipeline.study_inputs import StudyInputs
 
-    code = run_batch(list(inputs), out, config)
+    load_rules(config.patterns.rules_file)  # a broken rules file is a usage error, before any output
+    extras = StudyInputs.read(anatomy, clinical)
+    code = run_batch(list(inputs), out, config, extras)
     click.echo(f"reports in {out}/studies, run summary in {out}/summary.csv", err=True)
     sys.exit(code)

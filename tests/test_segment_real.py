@@ -9,19 +9,17 @@
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 from scipy import ndimage
 
 from pipeline.config import load_config
-from pipeline.dicom.write import StudyMeta, uid_from, write_ct_series
 from pipeline.discover import discover
 from pipeline.load import load_stack
 from pipeline.segment import segment_ct
 from tests.conftest import QRM_DICOM, SHARED_DATA, require_shared
+from tests.real_cases import segmented_abdomen
 
 QRM = SHARED_DATA / "qrm-canon-large-rep1"
 ABDOMEN = SHARED_DATA / "totalseg-abdomen-ct"
@@ -87,30 +85,9 @@ def test_qrm_phantom_structures_are_reported_as_deposits(qrm):
 
 
 @pytest.fixture(scope="module")
-def abdomen(tmp_path_factory):
-    """The NIfTI (RAS) written as a DICOM CT series (LPS): SimpleITK does the conversion."""
-    require_shared(ABDOMEN)
-    image = sitk.ReadImage(str(ABDOMEN / "ct.nii.gz"))
-    hu = sitk.GetArrayFromImage(image).astype(np.int16)
-    affine = np.eye(4)
-    affine[:3, :3] = np.array(image.GetDirection()).reshape(3, 3) * np.array(image.GetSpacing())
-    affine[:3, 3] = image.GetOrigin()
-    folder = tmp_path_factory.mktemp("abdomen")
-    write_ct_series(
-        hu,
-        affine,
-        folder / "ct",
-        StudyMeta(uid_from("abdomen")),
-        series_uid=uid_from("abdomen", "ct"),
-        frame_of_reference_uid=uid_from("abdomen", "for"),
-        body_part="ABDOMEN",
-    )
-    (stack,) = [st for s in discover([folder]).studies for st in s.stacks]
-    volume = load_stack(stack)
-    np.testing.assert_allclose(volume.affine, affine, atol=1e-4)  # same grid as the labels
-    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(ABDOMEN / "labels_totalsegmentator.nii.gz")))
-    names = {v: int(k) for k, v in json.loads((ABDOMEN / "label_names.json").read_text()).items()}
-    return segment_ct(volume), labels, names
+def abdomen():
+    """The real abdomen CT as a DICOM series, segmented, with its organ labels."""
+    return segmented_abdomen()
 
 
 def _touching(seg, labels, names, organ: str) -> list:

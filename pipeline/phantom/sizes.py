@@ -1,7 +1,9 @@
 """Study sizes and the CT grid a seed chooses for a body.
 
-`small` is for sample_data and fast tests, `default` for the usual phantom (generates in a
-few seconds), `clinical` for benchmarks at real scanner resolution. Within a size, the
+`small` is for fast tests (about 2.9 mm pixels: too coarse to tell a phalanx from a clump),
+`sample` for sample_data (the usual in-plane grid, 5 mm slices as in routine
+reconstructions, so the repository stays small), `default` for the usual phantom
+(generates in a few seconds), `clinical` for benchmarks at real scanner resolution. Within a size, the
 seed varies the matrix, the field of view (so the pixel spacing), the slice spacing and
 where the patient lies in scanner coordinates.
 """
@@ -30,6 +32,7 @@ class SizePreset:
 
 SIZES: dict[str, SizePreset] = {
     "small": SizePreset("small", (160, 176), (4.0, 5.0), (16, 40), (12, 18), 0.5, 0.5, 2.5),
+    "sample": SizePreset("sample", (256,), (5.0,), (16, 40), (12, 20), 0.35, 0.25, 0.7),
     "default": SizePreset("default", (304, 320), (2.5, 3.0), (16, 40), (12, 20), 0.35, 0.25, 0.7),
     "clinical": SizePreset("clinical", (512,), (1.25, 1.5), (16, 40), (14, 22), 0.25, 0.15, 0.7),
 }

@@ -84,13 +84,6 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
             f"{bits} cortex-dense fragment(s) against bone (>= {cfg.bone_cortex_hu:g} HU) "
             "taken as bone, not reported"
         )
-    if max(spacing[1:]) > cfg.coarse_voxel_mm:
-        labels, dropped = _drop_touching(labels, grid.up(touching))
-        if dropped:
-            warnings.append(
-                f"{dropped} dense clump(s) against bone not reported: at {max(spacing[1:]):.1f} mm voxels "
-                f"a clump touching a bone cannot be told from a piece of that bone"
-            )
     factor = cfg.mass_calibration_mg_per_mm3_hu
     if factor is not None and volume.kvp is not None and abs(volume.kvp - 120) > 5:
         warnings.append(
@@ -128,11 +121,6 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
         contrast_enhanced=contrast.enhanced,
         warnings=warnings,
     )
-
-
-def _drop_touching(labels: np.ndarray, touching: np.ndarray) -> tuple[np.ndarray, int]:
-    """Remove the labels that reach `touching`; renumber the rest 1..n."""
-    return _drop_labels(labels, touching, lambda region: True)
 
 
 def _drop_labels(labels: np.ndarray, touching: np.ndarray, condition) -> tuple[np.ndarray, int]:

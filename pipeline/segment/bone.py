@@ -42,6 +42,9 @@ _MUSCLE_HU = 50.0
 _CLUMP_REACH_VOXELS = 1.7  # the partial-volume rim hugs the cortex within a diagonal step
 _SKIN_MM = 12.0  # a phalanx lies within a finger's width of the skin
 _PHALANX_MIN_MM = 12.0  # the shortest phalanx (distal) is longer than this
+_PHALANX_PEAK = 0.7  # of bone_cortex_hu: a phalanx one voxel across keeps this much of its cortex
+_PHALANX_TIP_MM = 8.0  # a distal phalanx on two 5 mm slices measures about 10 mm
+_PHALANX_TIP_PEAK = 0.9  # ... and is told from a clump by its cortex density alone
 
 
 @dataclass(frozen=True)
@@ -331,13 +334,8 @@ def is_bone(f: PieceFeatures, cfg: SegmentationConfig) -> bool:
     contrast = f.shell_minus_core_hu
     if contrast is not None and contrast >= cfg.bone_shell_contrast_hu:
         return True  # cortex around a less dense interior
-    if (
-        f.rod_like
-        and f.near_skin
-        and f.length_mm >= _PHALANX_MIN_MM
-        and f.peak_hu >= 0.85 * cfg.bone_cortex_hu
-    ):
-        return True  # a phalanx: too slim for a marrow cavity, blur lowers its cortex a little
+    if f.rod_like and f.near_skin and _phalanx_like(f, cfg):
+        return True  # a phalanx: too slim for a marrow cavity, blur lowers its cortex
     if contrast is not None and contrast <= -cfg.bone_shell_contrast_hu:
         return False  # solid and densest at its core: a clump
     if f.embedded >= cfg.bone_embedded_fraction:
@@ -345,6 +343,14 @@ def is_bone(f: PieceFeatures, cfg: SegmentationConfig) -> bool:
     if contrast is None:
         return f.length_mm >= cfg.bone_min_length_mm and f.elongation >= cfg.bone_min_elongation
     return False
+
+
+def _phalanx_like(f: PieceFeatures, cfg: SegmentationConfig) -> bool:
+    """Long enough for a phalanx at a phalanx's density; on thick slices the tip of a
+    phalanx is cut to two slices, and only cortex density tells it from a small clump."""
+    if f.length_mm >= _PHALANX_MIN_MM:
+        return f.peak_hu >= _PHALANX_PEAK * cfg.bone_cortex_hu
+    return f.length_mm >= _PHALANX_TIP_MM and f.peak_hu >= _PHALANX_TIP_PEAK * cfg.bone_cortex_hu
 
 
 def piece_features(

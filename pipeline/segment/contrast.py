@@ -3,10 +3,12 @@
 On a scan after iodinated contrast the aorta and heart hold blood of 200-500 HU, well above
 Agatston's 130 HU: thresholded naively, every artery would be reported as calcification.
 Opacified blood shows as connected soft tissue (outside bone) denser than `blood_pool_hu`
-that is homogeneous and shaped like a vessel (long along the body axis, narrow across) or a
-heart chamber (large). A calcific mass is neither homogeneous nor tubular, so it is not
-mistaken for blood. When a pool is found it is excluded (with the renal cortex and other
-enhancing organs it touches) and calcium must exceed the pool's 99th centile by a margin.
+that is homogeneous, reaches the middle of the trunk (the aorta lies within a few cm of the
+midline, the heart straddles it) and is shaped like a vessel (long along the body axis,
+narrow across) or a heart chamber (large). A calcific mass at a hip or shoulder can be as
+dense and as even, but lies far from the midline, so it is not mistaken for blood. When a
+pool is found it is excluded (with the renal cortex and other enhancing organs it touches)
+and calcium must exceed the pool's 99th centile by a margin.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _MAX_POOL_SD_HU = 70.0  # blood is homogeneous: noise plus a little mixing
 _VESSEL_MIN_LENGTH_MM = 60.0
 _VESSEL_MAX_AREA_MM2 = 1500.0
 _CHAMBER_MIN_VOLUME_MM3 = 150_000.0
+_MIDLINE_REACH_MM = 60.0  # the aorta and the heart come this close to the body's midline
 
 
 @dataclass
@@ -47,11 +50,13 @@ def find_contrast(
     enhancing = ndimage.binary_opening(enhancing)
     labels, n = ndimage.label(enhancing)
     sizes = np.bincount(labels.ravel(), minlength=n + 1) * float(np.prod(spacing))
+    central = _central_columns(body, spacing)
     pools = [
         i
         for i, box in enumerate(ndimage.find_objects(labels), start=1)
         if box is not None
         and sizes[i] >= cfg.blood_pool_min_volume_mm3
+        and (labels[box] == i)[..., central[box[2]]].any()
         and _is_blood_pool(labels[box] == i, hu[box], spacing, cfg)
     ]
     if not pools:
@@ -72,6 +77,18 @@ def find_contrast(
         f"enhancing structures excluded and threshold raised to {threshold:.0f} HU"
     )
     return ContrastFinding(True, excluded, p99, threshold, note)
+
+
+def _central_columns(body: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Columns (x) within reach of the midline, the body's centre of mass across.
+
+    The arms at the sides balance each other, so the centre of the whole body is the
+    trunk's midline even when the patient lies off the scanner's centre.
+    """
+    columns = np.arange(body.shape[2])
+    weight = body.sum(axis=(0, 1)).astype(float)
+    mid = float((columns * weight).sum() / max(weight.sum(), 1.0))
+    return np.abs(columns - mid) * spacing[2] <= _MIDLINE_REACH_MM
 
 
 def _is_blood_pool(region: np.ndarray, hu: np.ndarray, spacing: tuple[float, float, float], cfg) -> bool:
