@@ -1,6 +1,7 @@
 """Detection figures of the segmentation stage on the phantom suite (issue 4's targets).
 
-Sensitivity by deposit size, false positives per study and volume error, over every
+Sensitivity by deposit size, false positives per study, volume error and the time of
+segmentation and site mapping, over every
 scenario and negative control for the given seeds and size. Writes
 benchmarks/results_detection_<size>.json and prints a table.
 Run: .venv/bin/python benchmarks/bench_detection.py --size default --seeds 0 1
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.anatomy import map_sites
 from pipeline.phantom.generate import make_phantom
 from pipeline.phantom.scenarios import SCENARIOS
 from pipeline.phantom.score import phantom_volume, score, sensitivity, volume_errors
@@ -35,10 +37,14 @@ def main() -> None:
             started = time.perf_counter()
             scored = score(ph, segment_ct(phantom_volume(ph)))
             seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            map_sites(scored.segmentation)
+            mapping = time.perf_counter() - started
             rows += scored.rows()
             fps += scored.false_positives()
             found = sum(v is not None for _, v in scored.rows())
             studies.append({"scenario": name, "seed": seed, "seconds": round(seconds, 1),
+                            "site_mapping_seconds": round(mapping, 2),
                             "found": found, "truth": len(scored.rows()),
                             "false_positives": len(scored.false_positives())})  # fmt: skip
             print(f"{name:20s} seed {seed}: {found}/{len(scored.rows())} found, "

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 from pipeline.vocab import LATERALITIES, PATTERN_TYPES, REGIONS, TISSUES
@@ -168,17 +169,21 @@ def test_a_study_that_cannot_be_read_fails_alone(tmp_path: Path):
         raw[start : start + 64] = b"\xff" * 64
         path.write_bytes(bytes(raw))
     out = tmp_path / "out"
+    before = checksums(inputs)
     done = calcscan("run", inputs, "-o", out)
     assert done.returncode == 1, done.stderr[-2000:]
+    assert checksums(inputs) == before
     run = json.loads((out / "run.json").read_text())
     status = {s["status"]: s for s in run["studies"]}
     assert set(status) == {"analyzed", "failed"}
     assert "decode" in status["failed"]["reason"]
     assert (out / status["analyzed"]["report"]).is_file()
-    failed_report = out / "studies" / status["failed"]["key"] / "report.json"
-    if failed_report.exists():  # a failed study may still report what it could
-        assert json.loads(failed_report.read_text())["series"][0]["status"] == "failed"
-    assert good[0].exists()
+    # the failed study still reports what happened to each of its series
+    failed_report = json.loads((out / "studies" / status["failed"]["key"] / "report.json").read_text())
+    assert [s["status"] for s in failed_report["series"]] == ["failed"]
+    assert failed_report["deposits"] == [] and failed_report["patterns"] == []
+    good_report = json.loads((out / status["analyzed"]["report"]).read_text())
+    assert good_report["study"]["study_instance_uid"] == pydicom.dcmread(good[0]).StudyInstanceUID
 
 
 def test_output_paths_carry_no_patient_identity(sample_run):
@@ -214,7 +219,7 @@ def test_deposit_sites_match_the_truth(sample_run):
     rows = []
     for name, report in _reports(out).items():
         for d in report["deposits"]:
-            (t,) = [t for t in _truth(name)["deposits"] if _matches(d, t)][:1] or [None]
+            t = next((t for t in _truth(name)["deposits"] if _matches(d, t)), None)
             if t is not None:
                 rows.append(
                     (

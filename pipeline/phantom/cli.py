@@ -26,7 +26,7 @@ from pipeline.phantom.sizes import SIZES
     type=click.Choice(sorted(SIZES)),
     default="default",
     show_default=True,
-    help="small (sample data, fast tests), default, clinical (512x512, ~1.25 mm slices).",
+    help="small (fast tests), sample (sample_data, 5 mm slices), default, clinical (512x512, ~1.3 mm).",
 )
 @click.option(
     "--compression",

@@ -21,11 +21,16 @@ class Scored:
 
     phantom: Phantom
     segmentation: Segmentation
-    truth_of: dict[int, list[int]]  # detected label -> truth deposit numbers it overlaps
+    truth_of: dict[int, list[int]]  # detected label -> truth deposits it overlaps, most voxels first
     truth_volume_mm3: dict[int, float]  # truth deposit number -> volume of its mask
 
     def detected(self, number: int) -> list[Deposit]:
         return [d for d in self.segmentation.deposits if number in self.truth_of[d.label]]
+
+    def main_truth(self, deposit: Deposit):
+        """The truth deposit (PlacedDeposit) this detection overlaps most, or None."""
+        hits = self.truth_of[deposit.label]
+        return next(d for d in self.phantom.deposits if d.number == hits[0]) if hits else None
 
     def false_positives(self) -> list[Deposit]:
         return [d for d in self.segmentation.deposits if not self.truth_of[d.label]]
@@ -40,7 +45,8 @@ class Scored:
 
 
 def phantom_volume(ph: Phantom) -> CTVolume:
-    """The phantom as the loader would hand it over (contrast agent named on enhanced studies)."""
+    """The phantom as the loader would hand it over from the written study (its
+    BodyPartExamined; a contrast agent named on the enhanced study)."""
     return CTVolume(
         hu=ph.hu,
         affine=np.asarray(ph.grid.affine),
@@ -49,7 +55,7 @@ def phantom_volume(ph: Phantom) -> CTVolume:
         stack_label=f"{ph.scenario.name} seed {ph.seed}",
         frame_of_reference_uid=None,
         kvp=120.0,
-        body_part_examined=None,
+        body_part_examined=ph.scenario.body_part,
         contrast_agent="IOHEXOL" if ph.scenario.name == "contrast" else None,
         slice_thickness=None,
     )
@@ -62,8 +68,9 @@ def score(ph: Phantom, seg: Segmentation) -> Scored:
     for d in seg.deposits:
         (i0, j0, k0), (i1, j1, k1) = d.bbox_ijk
         mine = seg.labels[k0:k1, j0:j1, i0:i1] == d.label
-        hit = np.unique(truth[k0:k1, j0:j1, i0:i1][mine])
-        truth_of[d.label] = [int(h) for h in hit if h > 0]
+        hit, counts = np.unique(truth[k0:k1, j0:j1, i0:i1][mine], return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        truth_of[d.label] = [int(hit[i]) for i in order if hit[i] > 0]
     volumes = {dep.number: float((truth == dep.number).sum() * voxel) for dep in ph.deposits}
     return Scored(ph, seg, truth_of, volumes)
 

@@ -42,7 +42,7 @@ _MUSCLE_HU = 50.0
 _CLUMP_REACH_VOXELS = 1.7  # the partial-volume rim hugs the cortex within a diagonal step
 _SKIN_MM = 12.0  # a phalanx lies within a finger's width of the skin
 _PHALANX_MIN_MM = 12.0  # the shortest phalanx (distal) is longer than this
-_PHALANX_PEAK = 0.7  # of bone_cortex_hu: a phalanx one voxel across keeps this much of its cortex
+_PHALANX_PEAK = 0.85  # of bone_cortex_hu: blur lowers a slim phalanx's cortex a little
 _PHALANX_TIP_MM = 8.0  # a distal phalanx on two 5 mm slices measures about 10 mm
 _PHALANX_TIP_PEAK = 0.9  # ... and is told from a clump by its cortex density alone
 
