@@ -27,7 +27,8 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/calcscan run sample_data/ -o $(DEMO_OUT)
 	@echo
-	@echo "Reports: $(DEMO_OUT)/studies/<study>/report.json (one per study)"
+	@echo "Open $(DEMO_OUT)/index.html in a browser: every study's report.html with key images."
+	@echo "Per study: $(DEMO_OUT)/studies/<study>/report.json and dicom/ (SEG, TID 1500 SR)."
 	@echo "Run summary: $(DEMO_OUT)/summary.csv and $(DEMO_OUT)/run.json"
 
 test: install-test

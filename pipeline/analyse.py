@@ -17,7 +17,17 @@ from pipeline.clinical import ClinicalContext
 from pipeline.config import Config
 from pipeline.errors import CalcscanError
 from pipeline.load import load_stack
-from pipeline.models import CTVolume, Deposit, Segmentation, Series, SeriesOutcome, Stack, Study, StudyResult
+from pipeline.models import (
+    CTVolume,
+    Deposit,
+    Radiograph,
+    Segmentation,
+    Series,
+    SeriesOutcome,
+    Stack,
+    Study,
+    StudyResult,
+)
 from pipeline.report.patterns import evaluate_patterns
 from pipeline.segment import segment_ct
 
@@ -37,19 +47,22 @@ def analyse_study(
     started = time.perf_counter()
     outcomes: list[SeriesOutcome] = []
     segmentations: list[Segmentation] = []
+    radiographs: list[Radiograph] = []
     seg_files = [st.instances[0].path for st in study.stacks if st.modality == "SEG" and st.instances]
     for series in study.series:
         for stack in series.stacks:
             outcome, segmentation = _analyse_stack(series, stack, config)
             outcomes.append(outcome)
-            if segmentation is not None:
+            if isinstance(segmentation, Radiograph):
+                radiographs.append(segmentation)
+            elif segmentation is not None:
                 _map_sites(segmentation, config, label_map, seg_files)
                 segmentations.append(segmentation)
     deposits = number_deposits([d for s in segmentations for d in s.deposits])
     warnings = [w for s in segmentations for w in s.warnings]
     if clinical is not None:
         warnings.append(f"clinical context used for the pattern ranking ({clinical.source})")
-    result = StudyResult(study, outcomes, deposits, segmentations, warnings=warnings)
+    result = StudyResult(study, outcomes, deposits, segmentations, radiographs, warnings=warnings)
     result.patterns = evaluate_patterns(result, config, clinical) if result.analysed else []
     result.seconds = time.perf_counter() - started
     return result
@@ -88,7 +101,10 @@ def number_deposits(deposits: list[Deposit]) -> list[Deposit]:
     return ordered
 
 
-def _analyse_stack(series: Series, stack: Stack, config: Config) -> tuple[SeriesOutcome, Segmentation | None]:
+def _analyse_stack(
+    series: Series, stack: Stack, config: Config
+) -> tuple[SeriesOutcome, Segmentation | Radiograph | None]:
+    """A CT stack's segmentation, or a radiograph as loaded (kept for the report's images)."""
     outcome = SeriesOutcome(
         stack=stack,
         series_number=series.number,
@@ -105,7 +121,7 @@ def _analyse_stack(series: Series, stack: Stack, config: Config) -> tuple[Series
         if not isinstance(image, CTVolume):
             outcome.reason = RADIOGRAPH_NOT_YET
             outcome.warnings.extend(w for w in image.warnings if w not in outcome.warnings)
-            return outcome, None
+            return outcome, image
         outcome.warnings = list(image.warnings)
         outcome.warnings.extend(f"{p.path.name}: {p.reason}" for p in image.file_problems)
         segmentation = segment_ct(image, config)

@@ -90,6 +90,9 @@ class InstanceHeader:
     kvp: float | None
     contrast_agent: str | None
     frames: tuple[FrameHeader, ...]
+    # every value that identifies the patient (name and its parts, IDs, birth date, accession
+    # number): what --deidentify must keep out of every output
+    patient_identifiers: tuple[str, ...] = ()
 
     @property
     def is_multiframe(self) -> bool:
@@ -200,6 +203,7 @@ class Study:
     accession_number: str | None
     description: str | None
     series: list[Series]
+    patient_identifiers: frozenset[str] = frozenset()  # see InstanceHeader.patient_identifiers
 
     @property
     def stacks(self) -> list[Stack]:
@@ -396,6 +400,7 @@ class StudyResult:
     series: list[SeriesOutcome]
     deposits: list[Deposit]
     segmentations: list[Segmentation] = field(default_factory=list)
+    radiographs: list[Radiograph] = field(default_factory=list)  # loaded images, for the key images
     patterns: list[PatternResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0

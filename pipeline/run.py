@@ -1,8 +1,9 @@
 """A calcscan run: discover the inputs, analyse every study, write the contract's outputs.
 
-OUT/run.json, OUT/summary.csv and OUT/studies/<key>/report.json. One study failing never
-stops the others; the exit code says whether any did (report contract: 0 all analysed,
-1 at least one failed, 2 usage error).
+OUT/run.json, OUT/summary.csv, OUT/index.html and per study OUT/studies/<key>/ (report.json,
+report.html with images/, dicom/ SEG and SR). One study failing never stops the others; the
+exit code says whether any did (report contract: 0 all analysed, 1 at least one failed,
+2 usage error).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from pipeline.analyse import analyse_study
 from pipeline.config import Config
 from pipeline.discover import discover
 from pipeline.models import Study, StudyResult
+from pipeline.report.deidentify import scrub
+from pipeline.report.html_report import write_index_html
 from pipeline.report.json_report import study_report, summary_of
 from pipeline.report.outputs import (
     remove_partials,
@@ -29,6 +32,7 @@ from pipeline.report.outputs import (
     write_json_atomic,
     write_study_folder,
 )
+from pipeline.report.study_outputs import OutputOptions, write_study_outputs
 from pipeline.study_inputs import StudyInputs
 
 log = logging.getLogger(__name__)
@@ -61,11 +65,20 @@ class StudyRecord:
     n_deposits: int = 0
     report: str | None = None
     summary_row: list[Any] = field(default_factory=list)
+    overview: dict[str, Any] = field(default_factory=dict)  # what index.html shows besides the above
 
 
-def run_batch(inputs: Sequence[Path], out: Path, config: Config, extras: StudyInputs | None = None) -> int:
+def run_batch(
+    inputs: Sequence[Path],
+    out: Path,
+    config: Config,
+    extras: StudyInputs | None = None,
+    options: OutputOptions | None = None,
+) -> int:
     started = dt.datetime.now(dt.UTC)
     extras = extras or StudyInputs()
+    options = options or OutputOptions()
+    options = replace(options, settings=options.settings or config.as_dict())
     out.mkdir(parents=True, exist_ok=True)
     remove_partials(out)
     found = discover(list(inputs), config)
@@ -75,17 +88,25 @@ def run_batch(inputs: Sequence[Path], out: Path, config: Config, extras: StudyIn
             f"--anatomy {extras.anatomy} is one label map but {len(found.studies)} studies were found: "
             "not used (give a folder of <StudyInstanceUID>.nii.gz instead)"
         )
-    records = [_run_study(study, out, config, extras, len(found.studies)) for study in found.studies]
+    records = [_run_study(study, out, config, extras, options, len(found.studies)) for study in found.studies]
     finished = dt.datetime.now(dt.UTC)
     exit_code = 1 if any(r.status == "failed" for r in records) else 0
-    write_json_atomic(
-        out / "run.json", _run_json(inputs, config, found, records, started, finished, exit_code)
-    )
-    write_csv_atomic(out / "summary.csv", SUMMARY_COLUMNS, [r.summary_row for r in records])
+    run = _run_json(inputs, config, found, records, started, finished, exit_code)
+    rows = [r.summary_row for r in records]
+    if options.deidentifier is not None:
+        identifiers = {i for study in found.studies for i in study.patient_identifiers}
+        run["deidentified"] = options.deidentifier.describe()
+        run, rows = scrub(run, identifiers), scrub(rows, identifiers)
+    write_json_atomic(out / "run.json", run)
+    write_csv_atomic(out / "summary.csv", SUMMARY_COLUMNS, rows)
+    if options.html:
+        write_index_html(out, run)
     return exit_code
 
 
-def _run_study(study: Study, out: Path, config: Config, extras: StudyInputs, n_studies: int) -> StudyRecord:
+def _run_study(
+    study: Study, out: Path, config: Config, extras: StudyInputs, options: OutputOptions, n_studies: int
+) -> StudyRecord:
     key = study_key(study.uid)
     started = time.perf_counter()
     try:
@@ -95,9 +116,9 @@ def _run_study(study: Study, out: Path, config: Config, extras: StudyInputs, n_s
         log.exception("study %s failed", key)
         return _failed_record(study, key, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
     status, reason = _status(result)
-    report = study_report(result, patient_id=study.patient_id)
+    report = _report(result, options)
     write_study_folder(
-        out / "studies" / key, lambda folder: write_json_atomic(folder / "report.json", report)
+        out / "studies" / key, lambda folder: write_study_outputs(folder, result, report, options)
     )
     log.info("%s: %s, %d deposits, %.1f s", key, status, len(result.deposits), result.seconds)
     return StudyRecord(
@@ -109,7 +130,32 @@ def _run_study(study: Study, out: Path, config: Config, extras: StudyInputs, n_s
         n_deposits=len(result.deposits),
         report=f"studies/{key}/report.json",
         summary_row=_summary_row(key, result, status, reason),
+        overview=_overview(key, result, options),
     )
+
+
+def _report(result: StudyResult, options: OutputOptions) -> dict[str, Any]:
+    """report.json's content; under --deidentify the patient ID is a pseudonym and the
+    accession number is left out (the rest is scrubbed as the files are written)."""
+    if options.deidentifier is None:
+        return study_report(result, patient_id=result.study.patient_id)
+    report = study_report(result, patient_id=options.deidentifier.pseudonym(result.study.patient_id))
+    report["study"]["accession_number"] = None
+    report["study"]["deidentified"] = True
+    return report
+
+
+def _overview(key: str, result: StudyResult, options: OutputOptions) -> dict[str, Any]:
+    summary = summary_of(result)
+    top = result.patterns[0] if result.patterns else None
+    return {
+        "report_html": f"studies/{key}/report.html" if options.html else None,
+        "modalities": sorted({s.stack.modality for s in result.series if s.stack.modality}),
+        "top_pattern": top.type if top else None,
+        "top_verdict": top.verdict if top else None,
+        "total_volume_mm3": summary["total_volume_mm3"],
+        "regions": summary["regions"],
+    }
 
 
 def _status(result: StudyResult) -> tuple[str, str | None]:
@@ -168,6 +214,7 @@ def _run_json(
                 "seconds": r.seconds,
                 "n_deposits": r.n_deposits,
                 "report": r.report,
+                **r.overview,
             }
             for r in records
         ],

@@ -6,7 +6,8 @@ set -euo pipefail
 # tool on PATH -> Debian package that provides it
 declare -A NEED=(
   [dcmdump]=dcmtk          # transcoding tests (JPEG-LS, JPEG lossless), storescu later
-  [dciodvfy]=dicom3tools   # DICOM IOD validator
+  [dciodvfy]=dicom3tools   # DICOM IOD validator (SEG and SR outputs)
+  [chromium]=chromium      # a real browser for report.html and index.html
 )
 
 missing=()

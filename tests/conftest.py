@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,24 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 QRM_DICOM = SHARED_DATA / "qrm-canon-large-rep1" / "dicom"
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+SAMPLE = REPO / "sample_data"
+
+
+def calcscan(*args: str | Path) -> subprocess.CompletedProcess:
+    """The installed command in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, dict[str, str]]:
+    """One `calcscan run sample_data/` per test session, shared by every test that reads its
+    outputs (report.json, report.html, DICOM SEG/SR): (output folder, process, input checksums)."""
+    before = checksums(SAMPLE)
+    out = tmp_path_factory.mktemp("sample-run") / "out"
+    done = calcscan("run", SAMPLE, "-o", out)
+    return out, done, before
 
 
 def pydicom_data_dir() -> Path:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,25 +16,10 @@ import pydicom
 import pytest
 
 from pipeline.vocab import LATERALITIES, PATTERN_TYPES, REGIONS, TISSUES
-from tests.conftest import REPO, SeriesWriter, axial_affine, checksums, make_volume
+from tests.conftest import REPO, SAMPLE, SeriesWriter, axial_affine, calcscan, checksums, make_volume
 
-SAMPLE = REPO / "sample_data"
 VERDICTS = {"consistent", "possible", "unlikely"}
 MATCH_MARGIN_MM = 5.0  # a detected centroid this close to a truth deposit's box is that deposit
-
-
-def calcscan(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True, timeout=600
-    )
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, dict[str, str]]:
-    before = checksums(SAMPLE)
-    out = tmp_path_factory.mktemp("run") / "out"
-    done = calcscan("run", SAMPLE, "-o", out)
-    return out, done, before
 
 
 def _reports(out: Path) -> dict[str, dict]:

@@ -110,7 +110,26 @@ def _instance_header(path: Path, ds: Dataset, has_pixels: bool) -> InstanceHeade
         kvp=number(ds, "KVP"),
         contrast_agent=text(ds, "ContrastBolusAgent"),
         frames=frame_headers(ds),
+        patient_identifiers=patient_identifiers(ds),
     )
+
+
+_IDENTIFYING = ("PatientID", "PatientBirthDate", "AccessionNumber", "OtherPatientIDs", "PatientBirthName")
+
+
+def patient_identifiers(ds: Dataset) -> tuple[str, ...]:
+    """The values --deidentify must keep out of every output: the name as written and as a
+    reader would type it, IDs, birth date and accession number (empty values dropped).
+
+    Single parts of the name are not included: a patient called Hip or Stone must not erase
+    every hip and stone from the report."""
+    found: list[str] = []
+    name = text(ds, "PatientName")
+    if name:
+        found += [name, " ".join(name.replace("^", " ").split())]
+    for keyword in _IDENTIFYING:
+        found += [v.strip() for v in strings(ds, keyword) if v.strip()]
+    return tuple(dict.fromkeys(found))
 
 
 def frame_headers(ds: Dataset) -> tuple[FrameHeader, ...]:

@@ -47,6 +47,7 @@ def _study(members: list[InstanceHeader], cfg: LoaderConfig) -> Study:
         accession_number=first.accession_number,
         description=first.study_description,
         series=series,
+        patient_identifiers=frozenset(v for inst in members for v in inst.patient_identifiers),
     )
 
 

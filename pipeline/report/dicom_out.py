@@ -1,0 +1,254 @@
+"""The DICOM outputs of a study: a SEG per CT volume with deposits, and one TID 1500 SR.
+
+They go into the study's PACS next to the CT they were made from: same study, same patient
+(or, under --deidentify, the report's pseudonym), every segment and measurement pointing
+at its source series. A volume that cannot get a SEG costs that SEG and a warning, never
+the SR: its deposits are still reported there, without a segment reference.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import highdicom as hd
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
+
+from pipeline.models import Segmentation, StackPlan, StudyResult
+from pipeline.report.deidentify import REMOVED, identifier_pattern
+from pipeline.report.dicom_seg import (
+    SegmentRef,
+    SegSkipped,
+    build_seg,
+    read_source_headers,
+    segment_refs,
+    tilt_note,
+)
+from pipeline.report.dicom_sr import build_sr
+
+SEG_SERIES_BASE = 900  # SEG series numbers 901, 902...; the SR is 999
+DEIDENTIFICATION_METHOD = "calcscan: keyed pseudonym; birth date, accession removed"  # LO: <= 64
+_REQUIRED_EMPTY_OK = (  # type 2 attributes highdicom copies from the source and fails without
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
+_DROPPED_PATIENT_KEYWORDS = (
+    "OtherPatientIDs",
+    "OtherPatientIDsSequence",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientBirthTime",
+    "PatientMotherBirthName",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "MedicalRecordLocator",
+    "IssuerOfPatientID",
+    "IssuerOfPatientIDQualifiersSequence",
+)
+_TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN"}
+
+
+@dataclass
+class DicomOutputs:
+    """What was written, for report.json's outputs and each deposit's `dicom_segment`."""
+
+    entries: list[dict] = field(default_factory=list)
+    segments: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """The pseudonym to write and the input values that must not appear."""
+
+    pseudonym: str
+    identifiers: frozenset[str]
+
+    def pattern(self) -> re.Pattern[str] | None:
+        return identifier_pattern(self.identifiers)
+
+
+def write_dicom_outputs(folder: Path, result: StudyResult, pseudonym: str | None) -> DicomOutputs:
+    """SEG files and sr.dcm in folder/dicom; `pseudonym` set means --deidentify."""
+    if not result.deposits:  # no SEG without a segment, no SR without a finding
+        return DicomOutputs()
+    identity = _Identity(pseudonym, frozenset(result.study.patient_identifiers)) if pseudonym else None
+    writer = _StudyWriter(folder / "dicom", result, identity)
+    volumes = [s for s in result.segmentations if s.deposits]
+    for index, (segmentation, name) in enumerate(zip(volumes, _seg_names(result, volumes), strict=True)):
+        writer.seg(segmentation, name, SEG_SERIES_BASE + index + 1)
+    writer.sr()
+    return writer.outputs
+
+
+class _StudyWriter:
+    """Writes one study's objects in order, collecting what the SR must reference."""
+
+    def __init__(self, out_dir: Path, result: StudyResult, identity: _Identity | None) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir, self.result, self.identity = out_dir, result, identity
+        self.outputs = DicomOutputs()
+        self.tracking = {d.id: hd.UID() for d in result.deposits}  # shared by SEG segment and SR group
+        self.segments: dict[str, tuple[Dataset, SegmentRef]] = {}
+        self.evidence: list[Dataset] = []  # SEGs first: the SR copies patient and study from [0]
+
+    def seg(self, segmentation: Segmentation, name: str, series_number: int) -> None:
+        try:
+            headers = read_source_headers(segmentation.volume.source_files)
+            sources = [_as_written(h, self.identity) for h in headers]
+            self.evidence.extend(sources)
+            refs = segment_refs(segmentation, self.tracking)
+            plan = _plan_of(self.result, segmentation)
+            with _single_part_names_allowed(self.identity):
+                seg = build_seg(segmentation, sources, refs, plan, series_number)
+        except Exception as exc:  # one volume's SEG must not cost the study's SR
+            self.outputs.warnings.append(_skipped(segmentation, exc))
+            return
+        self._write(seg, name, "SEG", segmentation.volume.series_uid)
+        note = tilt_note(segmentation)
+        if note:
+            self.outputs.warnings.append(note)
+        self.segments.update({r.deposit.id: (seg, r) for r in refs})
+        self.outputs.segments.update(
+            {
+                r.deposit.id: {
+                    "sop_instance_uid": str(seg.SOPInstanceUID),
+                    "segment_number": r.segment_number,
+                }
+                for r in refs
+            }
+        )
+        self.evidence.insert(0, seg)
+
+    def sr(self) -> None:
+        if not self.evidence:
+            self.outputs.warnings.append("DICOM SR not written: no source CT header could be read")
+            return
+        voxel_mm3 = {d.id: s.volume.voxel_volume_mm3 for s in self.result.segmentations for d in s.deposits}
+        with _single_part_names_allowed(self.identity):
+            sr = build_sr(self.result.deposits, self.segments, self.tracking, self.evidence, voxel_mm3)
+        self._write(sr, "sr.dcm", "SR", *sorted({d.series_uid for d in self.result.deposits}))
+
+    def _write(self, ds: Dataset, name: str, kind: str, *referenced_series: str) -> None:
+        if self.identity is not None:
+            _apply_identity(ds, self.identity)
+        pydicom.dcmwrite(self.out_dir / name, ds, enforce_file_format=True)
+        self.outputs.entries.append(_entry(name, kind, ds, *referenced_series))
+
+
+def _plan_of(result: StudyResult, segmentation: Segmentation) -> StackPlan | None:
+    """The stack plan that made this volume; None if the loader had to re-plan (a file
+    failed to decode), since the volume's slices then follow another recipe."""
+    volume = segmentation.volume
+    for outcome in result.series:
+        plan = outcome.stack.plan
+        if outcome.stack.label == volume.stack_label and plan is not None:
+            same = plan.shape == volume.hu.shape and bool((abs(plan.affine - volume.affine) < 1e-6).all())
+            return plan if same else None
+    return None
+
+
+def _seg_names(result: StudyResult, volumes: list[Segmentation]) -> list[str]:
+    """seg-<series number>.dcm (-<stack> when a series was split; the volume's index when the
+    series has no number or shares it with another): never anything from the patient."""
+    numbers = {o.stack.label: (o.series_number, o.stack.index) for o in result.series}
+    names: list[str] = []
+    for index, segmentation in enumerate(volumes, start=1):
+        number, stack = numbers.get(segmentation.volume.stack_label, (None, 0))
+        name = f"seg-{index if number is None else number}" + (f"-{stack + 1}" if stack else "")
+        while f"{name}.dcm" in names:
+            name = f"{name}-{index}"
+        names.append(f"{name}.dcm")
+    return names
+
+
+def _skipped(segmentation: Segmentation, exc: Exception) -> str:
+    ids = ", ".join(sorted(d.id for d in segmentation.deposits))
+    reason = str(exc) if isinstance(exc, SegSkipped) else f"{type(exc).__name__}: {exc}"
+    return (
+        f"DICOM SEG of {segmentation.volume.stack_label} not written ({reason}); deposits {ids} are "
+        "in the SR without a segment reference"
+    )
+
+
+def _entry(name: str, kind: str, ds: Dataset, *referenced_series: str) -> dict:
+    entry = {
+        "path": f"dicom/{name}",
+        "kind": kind,
+        "sop_class_uid": str(ds.SOPClassUID),
+        "sop_instance_uid": str(ds.SOPInstanceUID),
+        "series_instance_uid": str(ds.SeriesInstanceUID),
+        "referenced_series_instance_uid": referenced_series[0] if referenced_series else None,
+    }
+    if kind == "SR":
+        entry["referenced_series_instance_uids"] = list(referenced_series)
+    return entry
+
+
+@contextmanager
+def _single_part_names_allowed(identity: _Identity | None) -> Iterator[None]:
+    """The pseudonym is the patient name as it is (PatientName = PatientID, as report.json
+    says); highdicom warns about a one-part person name, which is intended here."""
+    with warnings.catch_warnings():
+        if identity is not None:
+            warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+        yield
+
+
+def _as_written(header: Dataset, identity: _Identity | None) -> Dataset:
+    """A source header as the outputs may quote it: highdicom copies the patient and study
+    modules from it, so under --deidentify it must carry the pseudonym already."""
+    missing = [k for k in _REQUIRED_EMPTY_OK if k not in header]
+    if identity is None and not missing:
+        return header
+    header = copy.deepcopy(header)
+    for keyword in missing:
+        setattr(header, keyword, "")
+    if identity is not None:
+        _apply_identity(header, identity)
+    return header
+
+
+def _apply_identity(ds: Dataset, identity: _Identity) -> None:
+    """The pseudonym in place of the patient, and no input identifier left in any text."""
+    for keyword in _DROPPED_PATIENT_KEYWORDS:
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.PatientName = identity.pseudonym
+    ds.PatientID = identity.pseudonym
+    ds.PatientBirthDate = ""
+    ds.AccessionNumber = ""
+    ds.ReferringPhysicianName = ""
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = DEIDENTIFICATION_METHOD
+    pattern = identity.pattern()
+    if pattern is None:
+        return
+    for element in ds.iterall():
+        if element.VR in _TEXT_VRS and element.value:
+            element.value = _scrubbed(element.value, pattern)
+
+
+def _scrubbed(value: object, pattern: re.Pattern[str]) -> object:
+    """Text with every identifier replaced; unlike report.json's scrub no value is spared as
+    a UID, since text VRs never hold one (UIDs are VR UI)."""
+    if isinstance(value, str | PersonName):
+        return pattern.sub(REMOVED, str(value))
+    if isinstance(value, list | MultiValue):
+        return [pattern.sub(REMOVED, str(v)) for v in value]
+    return value

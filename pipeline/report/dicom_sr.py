@@ -1,0 +1,145 @@
+"""Comprehensive 3D SR (TID 1500 Measurement Report) of a study's deposits.
+
+One measurement group per deposit, so that a PACS, a viewer or dcmqi's tid1500reader gets
+the same numbers as report.json without knowing calcscan: a deposit with a SEG segment is
+a TID 1411 volumetric ROI group pointing at that segment and at its source CT series; a
+deposit whose SEG could not be written keeps its measurements in a TID 1501 group (no
+ROI), rather than vanishing from the structured report.
+"""
+
+from __future__ import annotations
+
+import highdicom as hd
+from pydicom.dataset import Dataset
+from pydicom.sr.coding import Code
+from pydicom.uid import generate_uid
+
+from pipeline import __version__
+from pipeline.models import Deposit
+from pipeline.report import dicom_codes as codes
+from pipeline.report.dicom_seg import MANUFACTURER, SegmentRef
+
+# The observer is the software, the same device in every report it writes.
+DEVICE_OBSERVER_UID = generate_uid(prefix="2.25.", entropy_srcs=["calcscan", "device observer"])
+SR_SERIES_NUMBER = 999
+
+Group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations | hd.sr.MeasurementsAndQualitativeEvaluations
+
+
+def build_sr(
+    deposits: list[Deposit],
+    segments: dict[str, tuple[Dataset, SegmentRef]],
+    tracking_uids: dict[str, str],
+    evidence: list[Dataset],
+    voxel_mm3: dict[str, float],
+) -> hd.sr.Comprehensive3DSR:
+    """`segments`: deposit id -> (its SEG, its segment); `evidence`: the SEGs and the source
+    CT headers, whose patient and study attributes the SR inherits; `voxel_mm3`: deposit id
+    -> voxel volume of its CT."""
+    groups = [_group(d, segments.get(d.id), tracking_uids[d.id], voxel_mm3[d.id]) for d in deposits]
+    report = hd.sr.MeasurementReport(
+        observation_context=_observation_context(),
+        procedure_reported=codes.CT_PROCEDURE,
+        imaging_measurements=groups,
+    )
+    return hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report[0],
+        series_instance_uid=hd.UID(),
+        series_number=SR_SERIES_NUMBER,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=MANUFACTURER,
+        software_versions=__version__,
+        series_description="calcscan calcification measurements",
+        is_complete=True,
+    )
+
+
+def _observation_context() -> hd.sr.ObservationContext:
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=DEVICE_OBSERVER_UID, name=MANUFACTURER, manufacturer_name=MANUFACTURER, model_name=MANUFACTURER
+    )
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DEVICE_OBSERVER, observer_identifying_attributes=device
+    )
+    return hd.sr.ObservationContext(observer_device_context=observer)
+
+
+def _group(
+    deposit: Deposit, segment: tuple[Dataset, SegmentRef] | None, tracking_uid: str, voxel_mm3: float
+) -> Group:
+    common = {
+        "tracking_identifier": hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=deposit.id),
+        "finding_type": codes.PATHOLOGIC_CALCIFICATION,
+        "algorithm_id": hd.sr.AlgorithmIdentification(name=MANUFACTURER, version=__version__),
+        "finding_sites": finding_sites(deposit) or None,
+        "measurements": measurements(deposit, voxel_mm3),
+    }
+    if segment is None:
+        return hd.sr.MeasurementsAndQualitativeEvaluations(**common)
+    seg, ref = segment
+    referenced = hd.sr.ReferencedSegment(
+        sop_class_uid=seg.SOPClassUID,
+        sop_instance_uid=seg.SOPInstanceUID,
+        segment_number=ref.segment_number,
+        source_series=hd.sr.SourceSeriesForSegmentation(deposit.series_uid),
+    )
+    return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(referenced_segment=referenced, **common)
+
+
+def finding_sites(deposit: Deposit) -> list[hd.sr.FindingSite]:
+    """The region with its side (midline as a topographical modifier: CID 244 has none);
+    nothing when the region is unknown."""
+    region = codes.region_code(deposit.region)
+    if region is None:
+        return []
+    median = codes.MEDIAN if deposit.laterality == "midline" else None
+    return [
+        hd.sr.FindingSite(
+            anatomic_location=region,
+            laterality=codes.laterality_code(deposit.laterality),
+            topographical_modifier=median,
+        )
+    ]
+
+
+def measurements(deposit: Deposit, voxel_mm3: float) -> list[hd.sr.Measurement]:
+    """Volume, mean and peak HU; the Agatston-method calcium score; calcium mass if calibrated.
+
+    "Volume" is report.json's volume_mm3, corrected for partial volume at the deposit's edge;
+    "Volume from Voxel Summation" is the volume of the SEG segment's voxels, so that a reader
+    who measures the segment finds our number too. Values are rounded as report.json rounds
+    them, so that both outputs say the same number.
+    """
+    found = [
+        hd.sr.Measurement(name=codes.VOLUME, value=round(deposit.volume_mm3, 2), unit=codes.CUBIC_MILLIMETER),
+        hd.sr.Measurement(
+            name=codes.VOLUME_FROM_VOXEL_SUMMATION,
+            value=round(deposit.n_voxels * voxel_mm3, 2),
+            unit=codes.CUBIC_MILLIMETER,
+        ),
+        _hu(round(deposit.mean_hu, 1), codes.MEAN),
+        _hu(round(deposit.max_hu, 1), codes.MAXIMUM),
+        hd.sr.Measurement(
+            name=codes.CALCIUM_SCORE,
+            value=round(deposit.agatston, 2),
+            unit=codes.NO_UNITS,
+            method=codes.AGATSTON_SCORING_METHOD,
+        ),
+    ]
+    if deposit.mass_mg is not None:
+        found.append(
+            hd.sr.Measurement(name=codes.CALCIUM_MASS, value=round(deposit.mass_mg, 3), unit=codes.MILLIGRAM)
+        )
+    return found
+
+
+def _hu(value: float, derivation: Code) -> hd.sr.Measurement:
+    return hd.sr.Measurement(
+        name=codes.ATTENUATION_COEFFICIENT,
+        value=value,
+        unit=codes.HOUNSFIELD_UNIT,
+        derivation=derivation,
+    )
