@@ -1,4 +1,5 @@
-"""One study through the stages: load -> segment -> map sites -> patterns.
+"""One study through the stages: load -> segment (CT) or find opacities (radiograph) -> map
+sites -> compare radiographs with CT -> patterns.
 
 A stack that fails (a file that cannot be decoded, a stage that raises) is recorded as
 failed with its reason and the study goes on with its other stacks; the caller decides
@@ -13,6 +14,7 @@ import traceback
 from pathlib import Path
 
 from pipeline.anatomy import AnatomyLabels, LabelMapError, label_map_from_seg, load_label_map, map_sites
+from pipeline.anatomy.radiograph import map_radiograph_sites
 from pipeline.clinical import ClinicalContext
 from pipeline.config import Config
 from pipeline.errors import CalcscanError
@@ -21,6 +23,7 @@ from pipeline.models import (
     CTVolume,
     Deposit,
     Radiograph,
+    RadiographFindings,
     Segmentation,
     Series,
     SeriesOutcome,
@@ -30,10 +33,10 @@ from pipeline.models import (
 )
 from pipeline.report.patterns import evaluate_patterns
 from pipeline.segment import segment_ct
+from pipeline.xray import find_opacities
+from pipeline.xray_ct import compare_with_ct
 
 log = logging.getLogger(__name__)
-
-RADIOGRAPH_NOT_YET = "radiograph analysis is not part of this version; the image was loaded and checked"
 
 
 def analyse_study(
@@ -48,21 +51,27 @@ def analyse_study(
     outcomes: list[SeriesOutcome] = []
     segmentations: list[Segmentation] = []
     radiographs: list[Radiograph] = []
+    findings: list[RadiographFindings] = []
     seg_files = [st.instances[0].path for st in study.stacks if st.modality == "SEG" and st.instances]
     for series in study.series:
         for stack in series.stacks:
             outcome, segmentation = _analyse_stack(series, stack, config)
             outcomes.append(outcome)
-            if isinstance(segmentation, Radiograph):
+            if isinstance(segmentation, RadiographFindings):
+                radiographs.append(segmentation.image)
+                findings.append(segmentation)
+            elif isinstance(segmentation, Radiograph):
                 radiographs.append(segmentation)
             elif segmentation is not None:
                 _map_sites(segmentation, config, label_map, seg_files)
                 segmentations.append(segmentation)
     deposits = number_deposits([d for s in segmentations for d in s.deposits])
-    warnings = [w for s in segmentations for w in s.warnings]
+    number_radiograph_deposits(findings, first=len(deposits) + 1)
+    warnings = [w for s in segmentations for w in s.warnings] + [w for f in findings for w in f.warnings]
     if clinical is not None:
         warnings.append(f"clinical context used for the pattern ranking ({clinical.source})")
-    result = StudyResult(study, outcomes, deposits, segmentations, radiographs, warnings=warnings)
+    result = StudyResult(study, outcomes, deposits, segmentations, radiographs, findings, warnings=warnings)
+    result.comparisons = compare_with_ct(result)
     result.patterns = evaluate_patterns(result, config, clinical) if result.analysed else []
     result.seconds = time.perf_counter() - started
     return result
@@ -101,10 +110,20 @@ def number_deposits(deposits: list[Deposit]) -> list[Deposit]:
     return ordered
 
 
+def number_radiograph_deposits(findings: list[RadiographFindings], first: int) -> None:
+    """Ids after the CT deposits' (D<n+1>...), image by image, top to bottom then left to
+    right, so that the ids of one study never collide and are stable across runs."""
+    n = first
+    for found in findings:
+        for d in sorted(found.deposits, key=lambda d: (round(d.centroid_px[0]), round(d.centroid_px[1]))):
+            d.id = f"D{n}"
+            n += 1
+
+
 def _analyse_stack(
     series: Series, stack: Stack, config: Config
-) -> tuple[SeriesOutcome, Segmentation | Radiograph | None]:
-    """A CT stack's segmentation, or a radiograph as loaded (kept for the report's images)."""
+) -> tuple[SeriesOutcome, Segmentation | RadiographFindings | None]:
+    """A CT stack's segmentation, or a radiograph's opacities."""
     outcome = SeriesOutcome(
         stack=stack,
         series_number=series.number,
@@ -118,13 +137,14 @@ def _analyse_stack(
     started = time.perf_counter()
     try:
         image = load_stack(stack, config)
-        if not isinstance(image, CTVolume):
-            outcome.reason = RADIOGRAPH_NOT_YET
+        if isinstance(image, CTVolume):
+            outcome.warnings = list(image.warnings)
+            outcome.warnings.extend(f"{p.path.name}: {p.reason}" for p in image.file_problems)
+            found: Segmentation | RadiographFindings = segment_ct(image, config)
+        else:
             outcome.warnings.extend(w for w in image.warnings if w not in outcome.warnings)
-            return outcome, image
-        outcome.warnings = list(image.warnings)
-        outcome.warnings.extend(f"{p.path.name}: {p.reason}" for p in image.file_problems)
-        segmentation = segment_ct(image, config)
+            found = find_opacities(image, config.radiograph)
+            map_radiograph_sites(found)
     except CalcscanError as exc:
         return _failed(outcome, str(exc), started), None
     except Exception as exc:  # a bug in a stage must not take the study down
@@ -132,7 +152,7 @@ def _analyse_stack(
         return _failed(outcome, f"{type(exc).__name__}: {exc}", started), None
     outcome.status, outcome.reason = "analyzed", None
     outcome.seconds = time.perf_counter() - started
-    return outcome, segmentation
+    return outcome, found
 
 
 def _failed(outcome: SeriesOutcome, reason: str, started: float) -> SeriesOutcome:

@@ -140,6 +140,60 @@ class PatternsConfig(_Section):
     )
 
 
+class RadiographConfig(_Section):
+    """How compact calcific opacities are found on a plain radiograph (pipeline/xray/).
+
+    There are no Hounsfield units on a radiograph: an opacity is judged by how far it stands
+    out from the tissue around it, in units of the image's own noise.
+    """
+
+    min_diameter_mm: float = Field(1.5, gt=0, description="smallest opacity looked for (diameter)")
+    max_diameter_mm: float = Field(
+        12.0, gt=0, description="largest opacity looked for; bigger dense areas are bone or masses"
+    )
+    min_outline_mm: float = Field(
+        1.0, ge=0, description="outlines measuring less than this across are specks, not reported"
+    )
+    min_cnr: float = Field(
+        4.5,
+        ge=0,
+        description="peak above the tissue and bone around it, in noise SDs (local noise where higher)",
+    )
+    max_elongation: float = Field(
+        3.5, ge=1, description="longest over shortest axis; longer shapes are cortices and bone edges"
+    )
+    min_solidity: float = Field(
+        0.8, gt=0, le=1, description="area over convex hull area; rings and crescents are bone rims"
+    )
+    max_peak_offset: float = Field(
+        0.6, ge=0, description="peak to centre, in radii; a bone end's rim peaks off-centre"
+    )
+    min_bone_fraction: float = Field(
+        0.1, ge=0, le=1, description="over bone, an opacity must add this fraction of the bone's signal"
+    )
+    bone_width_mm: float = Field(
+        12.0, gt=0, description="bones narrower than this are told apart from the soft tissue under them"
+    )
+    joint_partner_mm: float = Field(
+        7.0, ge=0, description="two bright spots this close across a darker gap are the ends of a joint"
+    )
+    joint_gap_mm: float = Field(
+        6.0, ge=0, description="a bone end facing another bone across at most this gap is at a joint"
+    )
+    joint_min_cnr: float = Field(
+        7.0, ge=0, description="at a joint, an opacity must stand out this much (bone ends are bright)"
+    )
+    edge_fraction: float = Field(
+        0.4, gt=0, lt=1, description="an opacity's outline: this fraction of its peak above the background"
+    )
+    work_pixel_mm: float = Field(
+        0.35, gt=0, description="finer images are averaged down to about this pixel size to search"
+    )
+    assumed_pixel_mm: float = Field(
+        0.2, gt=0, description="pixel size assumed for the size limits when the file gives no spacing"
+    )
+
+
 class Config(_Section):
     """The whole configuration of a calcscan run."""
 
@@ -147,6 +201,7 @@ class Config(_Section):
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     anatomy: AnatomyConfig = Field(default_factory=AnatomyConfig)
     patterns: PatternsConfig = Field(default_factory=PatternsConfig)
+    radiograph: RadiographConfig = Field(default_factory=RadiographConfig)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for run.json and report footers (the resolved configuration)."""

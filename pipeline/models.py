@@ -369,6 +369,67 @@ class Segmentation:
 
 
 @dataclass
+class RadiographDeposit:
+    """One compact dense opacity found on a radiograph, measured in the image plane.
+
+    Coordinates are pixel indices of the stored image: `centroid_px` = (row, column),
+    `bbox_px` = ((row0, col0), (row1, col1)) inclusive min, exclusive max. Sizes are in mm
+    when the image's pixel spacing is known, else None (the pixel sizes are always given).
+    """
+
+    label: int  # its value in RadiographFindings.labels
+    series_uid: str
+    stack_label: str
+    sop_instance_uid: str
+    centroid_px: tuple[float, float]
+    bbox_px: tuple[tuple[int, int], tuple[int, int]]
+    area_px: int
+    area_mm2: float | None
+    equivalent_diameter_px: float
+    equivalent_diameter_mm: float | None
+    contrast: float  # peak signal above the local soft-tissue background, in noise SDs (CNR)
+    id: str = ""
+    region: str = "unknown"
+    laterality: str = "unknown"
+    tissue: str = "unknown"
+    site_evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RadiographFindings:
+    """What the radiograph stage found on one image, and the masks it judged them by.
+
+    `labels` is int32 (rows, columns): 0 background, n = RadiographDeposit with label n.
+    """
+
+    image: Radiograph
+    deposits: list[RadiographDeposit]
+    labels: np.ndarray
+    noise_sd: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RadiographComparison:
+    """Which CT deposits one radiograph of the same study shows, and which it does not.
+
+    CT finds calcinosis in radiographically normal areas; saying so per deposit tells the
+    reader what the film alone would have missed. `matched` maps CT deposit id -> the
+    radiograph deposit id at the same place; `not_shown` are CT deposits inside the film's
+    field with no opacity there; `outside_field` could not be on the film at all.
+    """
+
+    sop_instance_uid: str
+    series_uid: str
+    method: str  # how CT and film were put in register, or why they could not be
+    matched: dict[str, str] = field(default_factory=dict)
+    not_shown: list[str] = field(default_factory=list)
+    outside_field: list[str] = field(default_factory=list)
+    unmatched_on_film: list[str] = field(default_factory=list)  # film opacities with no CT deposit
+    statement: str = ""
+
+
+@dataclass
 class SeriesOutcome:
     """What happened to one stack of a study in a run (a row of report.json's "series")."""
 
@@ -401,6 +462,8 @@ class StudyResult:
     deposits: list[Deposit]
     segmentations: list[Segmentation] = field(default_factory=list)
     radiographs: list[Radiograph] = field(default_factory=list)  # loaded images, for the key images
+    radiograph_findings: list[RadiographFindings] = field(default_factory=list)
+    comparisons: list[RadiographComparison] = field(default_factory=list)
     patterns: list[PatternResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -412,3 +475,7 @@ class StudyResult:
     @property
     def failed(self) -> bool:
         return any(s.status == "failed" for s in self.series)
+
+    @property
+    def radiograph_deposits(self) -> list[RadiographDeposit]:
+        return [d for f in self.radiograph_findings for d in f.deposits]

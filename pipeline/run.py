@@ -127,7 +127,7 @@ def _run_study(
         status=status,
         reason=reason,
         seconds=round(result.seconds, 3),
-        n_deposits=len(result.deposits),
+        n_deposits=len(result.deposits) + len(result.radiograph_deposits),
         report=f"studies/{key}/report.json",
         summary_row=_summary_row(key, result, status, reason),
         overview=_overview(key, result, options),
@@ -150,6 +150,7 @@ def _overview(key: str, result: StudyResult, options: OutputOptions) -> dict[str
     top = result.patterns[0] if result.patterns else None
     return {
         "report_html": f"studies/{key}/report.html" if options.html else None,
+        "series_seconds": {s.stack.label: round(s.seconds, 3) for s in result.series},
         "modalities": sorted({s.stack.modality for s in result.series if s.stack.modality}),
         "top_pattern": top.type if top else None,
         "top_verdict": top.verdict if top else None,

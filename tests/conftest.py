@@ -33,6 +33,11 @@ def calcscan(*args: str | Path) -> subprocess.CompletedProcess:
     )
 
 
+def ct_deposits(report: dict) -> list[dict]:
+    """report.json's CT deposits (radiograph deposits have no volume, HU or SEG segment)."""
+    return [d for d in report["deposits"] if d["modality"] == "CT"]
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, dict[str, str]]:
     """One `calcscan run sample_data/` per test session, shared by every test that reads its

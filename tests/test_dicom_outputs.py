@@ -32,7 +32,7 @@ from pipeline.report import dicom_codes
 from pipeline.report.dicom_out import write_dicom_outputs
 from pipeline.segment.grid import WorkGrid
 from pipeline.vocab import REGIONS
-from tests.conftest import SAMPLE, SeriesWriter, axial_affine, make_volume, require_tool
+from tests.conftest import SAMPLE, SeriesWriter, axial_affine, ct_deposits, make_volume, require_tool
 
 PSEUDONYM = "ANON-TEST"
 
@@ -156,14 +156,15 @@ def test_every_study_with_deposits_has_a_seg_and_an_sr_linked_from_report_json(s
             assert (folder / entry["path"]).is_file()
             assert not any(i.lower() in entry["path"].lower() for i in identifiers)
         ct_series = {s["series_instance_uid"] for s in report["series"] if s["modality"] == "CT"}
-        for deposit in report["deposits"]:
+        film_series = {s["series_instance_uid"] for s in report["series"] if s["modality"] in ("CR", "DX")}
+        for deposit in ct_deposits(report):
             segment = deposit["dicom_segment"]
             assert segment["sop_instance_uid"] in segs
             assert (
                 segs[segment["sop_instance_uid"]]["referenced_series_instance_uid"]
                 == deposit["series_instance_uid"]
             )
-        assert set(sr["referenced_series_instance_uids"]) <= ct_series
+        assert set(sr["referenced_series_instance_uids"]) <= ct_series | film_series
 
 
 def test_dciodvfy_finds_no_error_in_any_seg_or_sr(sample_run):
@@ -193,7 +194,7 @@ def test_seg_codes_and_references_read_with_pydicom(sample_run):
             frames = seg.PerFrameFunctionalGroupsSequence
             deposits = [
                 d
-                for d in report["deposits"]
+                for d in ct_deposits(report)
                 if d["dicom_segment"]["sop_instance_uid"] == entry["sop_instance_uid"]
             ]
             slices_with_deposit = sum(d["bbox_ijk"][1][2] - d["bbox_ijk"][0][2] for d in deposits)
@@ -208,8 +209,8 @@ def test_dcmqi_reads_every_segment_where_report_json_puts_the_deposit(sample_run
         masks = {}
         for entry in _entries(report, "SEG"):
             masks.update(_seg_masks(folder / entry["path"]))
-        assert set(masks) == {d["id"] for d in report["deposits"]}
-        for deposit in report["deposits"]:
+        assert set(masks) == {d["id"] for d in ct_deposits(report)}
+        for deposit in ct_deposits(report):
             mask = masks[deposit["id"]]
             assert mask["n_voxels"] == deposit["n_voxels"]
             ct_voxel_mm3 = float(np.prod(spacing[deposit["series_instance_uid"]]))
@@ -235,9 +236,9 @@ def test_tid1500reader_reads_the_report_json_measurements_and_sites(sample_run):
     for folder, report in _studies_with_dicom(out):
         (sr_entry,) = _entries(report, "SR")
         groups = _sr_groups(folder / sr_entry["path"])
-        assert set(groups) == {d["id"] for d in report["deposits"]}
+        assert set(groups) == {d["id"] for d in report["deposits"]}  # CT and radiograph deposits
         spacing = _ct_spacing(report)
-        for deposit in report["deposits"]:
+        for deposit in ct_deposits(report):
             group = groups[deposit["id"]]
             assert group["Finding"]["CodeValue"] == "18115005"
             assert group["segmentationSOPInstanceUID"] == deposit["dicom_segment"]["sop_instance_uid"]
@@ -266,12 +267,17 @@ def test_sr_is_a_tid1500_report_by_the_calcscan_device_on_the_source_study(sampl
         items = {i.ConceptNameCodeSequence[0].CodeMeaning: i for i in sr.ContentSequence}
         assert items["Observer Type"].ConceptCodeSequence[0].CodeValue == "121007"  # Device
         assert items["Device Observer Name"].TextValue == "calcscan"
-        assert _code(items["Procedure reported"].ConceptCodeSequence[0]) == ("25045-6", "LN")
+        procedures = [
+            _code(i.ConceptCodeSequence[0])
+            for i in sr.ContentSequence
+            if i.ConceptNameCodeSequence[0].CodeMeaning == "Procedure reported"
+        ]
+        assert procedures[0] == ("25045-6", "LN")  # CT; then XR (43468-8) when a film was analysed
         evidence = {
             s.SeriesInstanceUID
             for s in sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
         }
-        assert set(entry["referenced_series_instance_uids"]) <= evidence  # the source CT
+        assert set(entry["referenced_series_instance_uids"]) <= evidence  # the source CT (and films)
         assert {e["series_instance_uid"] for e in _entries(report, "SEG")} <= evidence
 
 
@@ -502,7 +508,10 @@ def test_every_code_is_the_standard_one():
             dcm_codes.cid7181,
         ),
         ([dicom_codes.AGATSTON_SCORING_METHOD], dcm_codes.cid6140),
-        ([dicom_codes.CT_PROCEDURE], dcm_codes.cid100),
+        ([dicom_codes.CT_PROCEDURE, dicom_codes.XR_PROCEDURE], dcm_codes.cid100),
+        ([dicom_codes.AREA, dicom_codes.DIAMETER], dcm_codes.cid7469),
+        ([dicom_codes.DIAMETER], dcm_codes.cid7470),
+        ([dicom_codes.SQUARE_MILLIMETER, dicom_codes.MILLIMETER], dcm_codes.cid7181),
         ([dicom_codes.DEVICE_OBSERVER], dcm_codes.cid270),
         ([dicom_codes.ALGORITHM_FAMILY], dcm_codes.cid7162),
         ([dicom_codes.SEGMENTATION_DERIVATION], dcm_codes.cid7203),

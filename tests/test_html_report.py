@@ -26,7 +26,7 @@ from pipeline.report.image_views import DisplayFrame, axial_view, coronal_mip, r
 from pipeline.report.json_report import study_report
 from pipeline.report.key_images import OUTLINE, PANEL_PX, TITLE_PX, deposit_image, radiograph_image
 from pipeline.segment.grid import WorkGrid
-from tests.conftest import require_tool
+from tests.conftest import ct_deposits, require_tool
 
 SHAPE_ZYX = (20, 40, 50)
 SPACING_XYZ = (1.0, 1.2, 3.0)  # anisotropic on purpose
@@ -349,7 +349,7 @@ def test_sample_reports_open_in_a_browser(browser, sample_run, tmp_path: Path):
     for n, page in enumerate(_sample_pages(out)):
         seen = check_in_browser(browser, page, tmp_path / f"report{n}.png")
         report = json.loads((page.parent / "report.json").read_text())
-        assert len(seen["images"]) == 1 + len(report["deposits"]) + sum(
+        assert len(seen["images"]) == 1 + len(ct_deposits(report)) + sum(
             s["kind"] == "radiograph" for s in report["series"]
         )
 

@@ -16,7 +16,16 @@ import pydicom
 import pytest
 
 from pipeline.vocab import LATERALITIES, PATTERN_TYPES, REGIONS, TISSUES
-from tests.conftest import REPO, SAMPLE, SeriesWriter, axial_affine, calcscan, checksums, make_volume
+from tests.conftest import (
+    REPO,
+    SAMPLE,
+    SeriesWriter,
+    axial_affine,
+    calcscan,
+    checksums,
+    ct_deposits,
+    make_volume,
+)
 
 VERDICTS = {"consistent", "possible", "unlikely"}
 MATCH_MARGIN_MM = 5.0  # a detected centroid this close to a truth deposit's box is that deposit
@@ -84,14 +93,17 @@ def test_reports_follow_the_contract(sample_run):
         assert len(ids) == len(set(ids)), name
         for d in report["deposits"]:
             assert d["region"] in REGIONS and d["tissue"] in TISSUES and d["laterality"] in LATERALITIES
-            assert d["modality"] == "CT" and len(d["centroid_lps_mm"]) == 3
-            assert d["volume_mm3"] > 0 and d["max_hu"] >= 130 and d["agatston"] >= 0
-            assert d["lobes"] >= 1 and d["equivalent_diameter_mm"] > 0
+            assert d["equivalent_diameter_mm"] > 0
+        for d in ct_deposits(report):
+            assert len(d["centroid_lps_mm"]) == 3
+            assert d["volume_mm3"] > 0 and d["max_hu"] >= 130 and d["agatston"] >= 0 and d["lobes"] >= 1
+        for d in report["deposits"][len(ct_deposits(report)) :]:
+            assert d["modality"] == "DX" and len(d["centroid_px"]) == 2 and d["area_mm2"] > 0
         for p in report["patterns"]:
             assert set(p["evidence"]) <= set(ids)
         assert report["summary"]["n_deposits"] == len(ids)
         assert report["summary"]["total_volume_mm3"] == pytest.approx(
-            sum(d["volume_mm3"] for d in report["deposits"]), abs=0.05
+            sum(d["volume_mm3"] for d in ct_deposits(report)), abs=0.05
         )
         series = {s["kind"]: s for s in report["series"]}
         assert series["ct_volume"]["status"] == "analyzed"
@@ -111,7 +123,7 @@ def test_every_reported_deposit_is_a_real_one(sample_run):
     reports = _reports(out)
     for name in ("tumoral", "metastatic", "dystrophic"):
         truth = _truth(name)["deposits"]
-        found = reports[name]["deposits"]
+        found = ct_deposits(reports[name])
         assert found, name
         for d in found:
             assert any(_matches(d, t) for t in truth), (name, d["id"], d["centroid_lps_mm"])
@@ -201,7 +213,7 @@ def test_deposit_sites_match_the_truth(sample_run):
     out, _, _ = sample_run
     rows = []
     for name, report in _reports(out).items():
-        for d in report["deposits"]:
+        for d in ct_deposits(report):
             t = next((t for t in _truth(name)["deposits"] if _matches(d, t)), None)
             if t is not None:
                 rows.append(
@@ -244,3 +256,20 @@ def test_clinical_context_is_quoted_in_the_report(tmp_path: Path):
     report = json.loads(path.read_text())
     dystrophic = next(p for p in report["patterns"] if p["type"] == "dystrophic")
     assert any("scleroderma" in r for r in dystrophic["reasons"]), dystrophic["reasons"]
+
+
+def test_the_sample_radiograph_opacities_are_the_truth_deposits(sample_run):
+    """The dystrophic sample's hand film: its visible deposits are found where the truth
+    puts them; one false positive at an interphalangeal joint is tolerated (measured)."""
+    out, _, _ = sample_run
+    report = _reports(out)["dystrophic"]
+    film = [d for d in report["deposits"] if d["modality"] == "DX"]
+    truth = [t["radiographs"][0] for t in _truth("dystrophic")["deposits"]]
+    visible = [t["centroid_px"] for t in truth if t["visible"]]
+    near = [[np.hypot(*np.subtract(d["centroid_px"], t)) < 5.0 for t in visible] for d in film]
+    found = sum(any(row[i] for row in near) for i in range(len(visible)))
+    false_positives = sum(not any(row) for row in near)
+    assert found >= 3 and false_positives <= 1, (found, false_positives, film)
+    assert all(d["region"] == "hand" and d["laterality"] == "right" for d in film)
+    (compared,) = report["radiograph_vs_ct"]
+    assert compared["statement"]

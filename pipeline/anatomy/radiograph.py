@@ -5,7 +5,7 @@ when the body part implies it (a chest film's lung fields are not told from its 
 from __future__ import annotations
 
 from pipeline.anatomy.regions import body_part_region
-from pipeline.models import Radiograph
+from pipeline.models import Radiograph, RadiographFindings
 
 SIDES = {"L": "left", "R": "right", "B": "unknown"}
 MIDLINE_REGIONS = {"head", "neck", "chest", "abdomen", "pelvis"}
@@ -30,3 +30,11 @@ def radiograph_site(radiograph: Radiograph) -> tuple[str, str, str, list[str]]:
     if view:
         evidence.append(f"view {view}: a projection, so depth (tissue) is not told")
     return region, side, "unknown", evidence
+
+
+def map_radiograph_sites(findings: RadiographFindings) -> None:
+    """Every opacity of one image gets the image's site: a projection places a deposit in
+    the body part the film shows, not more precisely."""
+    region, side, tissue, evidence = radiograph_site(findings.image)
+    for d in findings.deposits:
+        d.region, d.laterality, d.tissue, d.site_evidence = region, side, tissue, list(evidence)

@@ -63,6 +63,11 @@ ATTENUATION_COEFFICIENT = Code("112031", "DCM", "Attenuation Coefficient")
 MEAN = Code("373098007", "SCT", "Mean")
 MAXIMUM = Code("56851009", "SCT", "Maximum")
 CUBIC_MILLIMETER = Code("mm3", "UCUM", "cubic millimeter")
+# Radiograph (TID 1410) sizes: CID 7469 / CID 7470 names, CID 7181 units.
+AREA = Code("42798000", "SCT", "Area")
+DIAMETER = Code("81827009", "SCT", "Diameter")
+SQUARE_MILLIMETER = Code("mm2", "UCUM", "square millimeter")
+MILLIMETER = Code("mm", "UCUM", "millimeter")
 HOUNSFIELD_UNIT = Code("[hnsf'U]", "UCUM", "Hounsfield unit")
 # Calcium scores (PS3.16 DCM, as in the cardiac CT calcium scoring templates); the Agatston
 # method is CID 6140 "Calculation Method".
@@ -79,6 +84,7 @@ SOURCE_IMAGE_FOR_PROCESSING = Code("121322", "DCM", "Source image for image proc
 # Report context: CID 100 procedure, CID 270 observer type, CID 7162 algorithm family (HU
 # threshold + morphology).
 CT_PROCEDURE = Code("25045-6", "LN", "CT unspecified body region")
+XR_PROCEDURE = Code("43468-8", "LN", "XR unspecified body region")
 DEVICE_OBSERVER = Code("121007", "DCM", "Device")
 ALGORITHM_FAMILY = Code("123104", "DCM", "Morphological Operations")
 

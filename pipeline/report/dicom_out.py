@@ -3,12 +3,16 @@
 They go into the study's PACS next to the CT they were made from: same study, same patient
 (or, under --deidentify, the report's pseudonym), every segment and measurement pointing
 at its source series. A volume that cannot get a SEG costs that SEG and a warning, never
-the SR: its deposits are still reported there, without a segment reference.
+the SR: its deposits are still reported there, without a segment reference. Radiograph
+(CR/DX) deposits get no SEG; the SR points at a circle on their film instead, and lists
+every analysed film as evidence.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 import warnings
 from collections.abc import Iterator
@@ -16,13 +20,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import highdicom as hd
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.sr.coding import Code
 from pydicom.valuerep import PersonName
 
-from pipeline.models import Segmentation, StackPlan, StudyResult
+from pipeline import __version__
+from pipeline.dicom.write import uid_from
+from pipeline.models import RadiographFindings, Segmentation, StackPlan, StudyResult
+from pipeline.report import dicom_codes as codes
 from pipeline.report.deidentify import REMOVED, identifier_pattern
 from pipeline.report.dicom_seg import (
     SegmentRef,
@@ -85,7 +92,7 @@ class _Identity:
 
 def write_dicom_outputs(folder: Path, result: StudyResult, pseudonym: str | None) -> DicomOutputs:
     """SEG files and sr.dcm in folder/dicom; `pseudonym` set means --deidentify."""
-    if not result.deposits:  # no SEG without a segment, no SR without a finding
+    if not result.deposits and not result.radiograph_deposits:  # no SR without a finding
         return DicomOutputs()
     identity = _Identity(pseudonym, frozenset(result.study.patient_identifiers)) if pseudonym else None
     writer = _StudyWriter(folder / "dicom", result, identity)
@@ -103,7 +110,9 @@ class _StudyWriter:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir, self.result, self.identity = out_dir, result, identity
         self.outputs = DicomOutputs()
-        self.tracking = {d.id: hd.UID() for d in result.deposits}  # shared by SEG segment and SR group
+        self.key = findings_key(result, identity)
+        self.tracking = {d.id: self.uid("tracking", d.id) for d in result.deposits}  # SEG segment, SR group
+        self.radiograph_tracking = {id(d): self.uid("tracking", d.id) for d in result.radiograph_deposits}
         self.segments: dict[str, tuple[Dataset, SegmentRef]] = {}
         self.evidence: list[Dataset] = []  # SEGs first: the SR copies patient and study from [0]
 
@@ -115,7 +124,8 @@ class _StudyWriter:
             refs = segment_refs(segmentation, self.tracking)
             plan = _plan_of(self.result, segmentation)
             with _single_part_names_allowed(self.identity):
-                seg = build_seg(segmentation, sources, refs, plan, series_number)
+                uids = (self.uid("seg series", name), self.uid("seg", name))
+                seg = build_seg(segmentation, sources, refs, plan, series_number, uids)
         except Exception as exc:  # one volume's SEG must not cost the study's SR
             self.outputs.warnings.append(_skipped(segmentation, exc))
             return
@@ -136,19 +146,76 @@ class _StudyWriter:
         self.evidence.insert(0, seg)
 
     def sr(self) -> None:
+        films = [(f, self._film_header(f)) for f in self.result.radiograph_findings]
+        self.evidence.extend(h for _, h in films if h is not None)  # after the SEGs and CT
         if not self.evidence:
-            self.outputs.warnings.append("DICOM SR not written: no source CT header could be read")
+            self.outputs.warnings.append(
+                "DICOM SR not written: no source CT or radiograph header could be read"
+            )
             return
         voxel_mm3 = {d.id: s.volume.voxel_volume_mm3 for s in self.result.segmentations for d in s.deposits}
+        radiograph_deposits = [(d, self.radiograph_tracking[id(d)], h) for f, h in films for d in f.deposits]
         with _single_part_names_allowed(self.identity):
-            sr = build_sr(self.result.deposits, self.segments, self.tracking, self.evidence, voxel_mm3)
-        self._write(sr, "sr.dcm", "SR", *sorted({d.series_uid for d in self.result.deposits}))
+            sr = build_sr(
+                self.result.deposits,
+                self.segments,
+                self.tracking,
+                self.evidence,
+                voxel_mm3,
+                radiograph_deposits,
+                _procedures(self.result),
+                (self.uid("sr series"), self.uid("sr")),
+            )
+        ct_series = sorted({d.series_uid for d in self.result.deposits})
+        film_series = sorted({str(h.SeriesInstanceUID) for _, h in films if h is not None} - set(ct_series))
+        self._write(sr, "sr.dcm", "SR", *ct_series, *film_series)
+
+    def _film_header(self, findings: RadiographFindings) -> Dataset | None:
+        """The film's header as the SR may quote it; None (and a warning when the film has
+        deposits, which then lose their region) when it cannot be read."""
+        try:
+            header = pydicom.dcmread(findings.image.path, stop_before_pixels=True)
+            if str(header.SOPInstanceUID) != findings.image.sop_instance_uid:
+                raise ValueError("the file now holds another image")
+            return _as_written(header, self.identity)
+        except Exception as exc:
+            if findings.deposits:
+                ids = ", ".join(d.id for d in findings.deposits)
+                self.outputs.warnings.append(
+                    f"radiograph {findings.image.stack_label} not referenced in the DICOM SR "
+                    f"({type(exc).__name__}: {exc}); deposits {ids} are there without an image region"
+                )
+            return None
+
+    def uid(self, *parts: str) -> str:
+        return uid_from(self.key, *parts)
 
     def _write(self, ds: Dataset, name: str, kind: str, *referenced_series: str) -> None:
         if self.identity is not None:
             _apply_identity(ds, self.identity)
         pydicom.dcmwrite(self.out_dir / name, ds, enforce_file_format=True)
         self.outputs.entries.append(_entry(name, kind, ds, *referenced_series))
+
+
+def findings_key(result: StudyResult, identity: _Identity | None) -> str:
+    """What the outputs' UIDs are derived from: the study, the tool version, the identity
+    written and every finding. The same input and version give the same UIDs, so a resumed
+    or distributed run writes the same report.json; any change in a finding, or a
+    de-identified copy, gives new ones, as DICOM requires of a different object."""
+    findings = [(d.id, d.series_uid, d.n_voxels, d.centroid_lps_mm) for d in result.deposits]
+    findings += [(d.id, d.sop_instance_uid, d.area_px, d.centroid_px) for d in result.radiograph_deposits]
+    text = json.dumps(
+        [result.study.uid, __version__, identity.pseudonym if identity else None, findings], default=str
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _procedures(result: StudyResult) -> list[Code]:
+    """CID 100 procedures the SR reports on: CT when a CT was analysed or has deposits,
+    radiography when a film was."""
+    ct = bool(result.deposits or result.segmentations)
+    films = bool(result.radiograph_findings)
+    return [codes.CT_PROCEDURE] * (ct or not films) + [codes.XR_PROCEDURE] * films
 
 
 def _plan_of(result: StudyResult, segmentation: Segmentation) -> StackPlan | None:

@@ -65,9 +65,11 @@ def build_seg(
     refs: list[SegmentRef],
     plan: StackPlan | None,
     series_number: int,
+    uids: tuple[str, str],
 ) -> hd.seg.Segmentation:
     """The SEG of one volume; `plan` (the stack's, when it made this volume) gives exact
-    source positions, else positions come from the volume's affine."""
+    source positions, else positions come from the volume's affine; `uids`: its series and
+    SOP instance UIDs."""
     _check_sources(segmentation, sources)
     volume = segmentation.volume
     seg = hd.seg.Segmentation(
@@ -75,9 +77,9 @@ def build_seg(
         pixel_array=_label_array(segmentation.labels, refs),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=[_description(r) for r in refs],
-        series_instance_uid=hd.UID(),
+        series_instance_uid=uids[0],
         series_number=series_number,
-        sop_instance_uid=hd.UID(),
+        sop_instance_uid=uids[1],
         instance_number=1,
         manufacturer=MANUFACTURER,
         manufacturer_model_name=MANUFACTURER,

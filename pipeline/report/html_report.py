@@ -50,6 +50,7 @@ def write_html_report(
             _study_section(report),
             _patterns_section(report),
             _deposits_section(report, images),
+            _comparison_section(report),
             _images_section(images),
             _series_section(report),
             _warnings_section(report, images),
@@ -112,14 +113,15 @@ def _deposits_section(report: dict[str, Any], images: KeyImages) -> str:
     deposits = report.get("deposits") or []
     if not deposits:
         return '<section id="deposits"><h2>Deposits</h2><p>No calcific deposits found.</p></section>'
-    headers = ["ID", "Region", "Side", "Tissue", "Volume (mm³)", "Max HU", "Agatston", "Lobes",
-               "Centroid (LPS mm)", "Image"]  # fmt: skip
+    headers = ["ID", "Modality", "Region", "Side", "Tissue", "Volume (mm³)", "Area (mm²)", "Max HU",
+               "Agatston", "Lobes", "Centroid (CT: LPS mm; radiograph: row, col px)", "Image"]  # fmt: skip
     rows = []
     for d in deposits:
-        figure = images.deposits.get(str(d.get("id")))
+        figure = images.deposits.get(str(d.get("id"))) or images.on_films.get(str(d.get("id")))
         link = f'<a href="#{attr(figure.anchor)}">view</a>' if figure else "not shown"
         centroid = d.get("centroid_lps_mm")
-        position = ", ".join(f"{v:.1f}" for v in centroid) if centroid else d.get("centroid_px")
+        pixel = d.get("centroid_px")
+        position = ", ".join(f"{v:.1f}" for v in centroid or pixel or [])
         rows.append(
             f'<tr id="dep-{attr(d.get("id"))}">'
             + "".join(
@@ -129,10 +131,12 @@ def _deposits_section(report: dict[str, Any], images: KeyImages) -> str:
                         if figure
                         else esc(d.get("id"))
                     ),
+                    cell(d.get("modality")),
                     cell(d.get("region")),
                     cell(d.get("laterality")),
                     cell(d.get("tissue")),
                     cell(d.get("volume_mm3")),
+                    cell(d.get("area_mm2")),
                     cell(d.get("max_hu")),
                     cell(d.get("agatston")),
                     cell(d.get("lobes")),
@@ -150,6 +154,23 @@ def _deposits_section(report: dict[str, Any], images: KeyImages) -> str:
         f'<section id="deposits"><h2>Deposits</h2>{frame}<table><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></section>"
     )
+
+
+def _comparison_section(report: dict[str, Any]) -> str:
+    """What each radiograph shows of the CT deposits (only in studies with both)."""
+    comparisons = report.get("radiograph_vs_ct") or []
+    if not comparisons:
+        return ""
+    items = [
+        f"{c.get('statement')}. Method: {c.get('method')}."
+        + (
+            f" Outside the film's field: {', '.join(c['outside_radiograph_field'])}."
+            if c.get("outside_radiograph_field")
+            else ""
+        )
+        for c in comparisons
+    ]
+    return f'<section id="radiograph-vs-ct"><h2>Radiograph and CT</h2>{bullet_list(items)}</section>'
 
 
 def _figure(figure: Figure) -> str:
@@ -228,6 +249,6 @@ def _footer(report: dict[str, Any]) -> str:
     tool = report.get("tool") or {}
     return (
         f"<footer>{esc(tool.get('name') or 'calcscan')} {esc(tool.get('version'))}; report schema "
-        f"{esc(report.get('schema_version'))}; analysis took {esc(report.get('seconds'))} s. "
+        f"{esc(report.get('schema_version'))}. "
         f"{esc(report.get('disclaimer') or DISCLAIMER)}</footer>"
     )

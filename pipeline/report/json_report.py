@@ -1,5 +1,9 @@
 """report.json: the per-study report of the output contract (../shared/spec/report-contract.md).
 
+The same input, configuration and version give the same report.json byte for byte (run
+times are in run.json, DICOM UIDs are derived from the findings), so reruns, resumed runs
+and runs on a cluster can be compared with `diff`.
+
 The contract's names are fixed; extra fields are added, never renamed. Every coordinate says
 its frame: `centroid_lps_mm` is DICOM patient coordinates (LPS, mm), `centroid_ijk` and
 `bbox_ijk` are voxel indices (column, row, slice) of the deposit's series stack.
@@ -11,7 +15,14 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.discover.summary import geometry_summary
-from pipeline.models import Deposit, PatternResult, SeriesOutcome, StudyResult
+from pipeline.models import (
+    Deposit,
+    PatternResult,
+    RadiographComparison,
+    RadiographDeposit,
+    SeriesOutcome,
+    StudyResult,
+)
 
 SCHEMA_VERSION = "1.0"
 FRAME = "DICOM patient coordinates (LPS: +x patient left, +y posterior, +z head), mm"
@@ -37,24 +48,32 @@ def study_report(result: StudyResult, *, patient_id: str | None) -> dict[str, An
             "description": study.description,
         },
         "series": [_series_entry(s) for s in result.series],
-        "deposits": [_deposit_entry(d) for d in result.deposits],
+        "deposits": [_deposit_entry(d) for d in result.deposits]
+        + [_radiograph_entry(d, modality_of(result, d.series_uid)) for d in result.radiograph_deposits],
         "patterns": [_pattern_entry(p) for p in result.patterns],
+        "radiograph_vs_ct": [_comparison_entry(c) for c in result.comparisons],
         "summary": summary_of(result),
         "warnings": _unique(result.warnings),
-        "seconds": round(result.seconds, 3),
     }
 
 
 def summary_of(result: StudyResult) -> dict[str, Any]:
+    """Totals over the CT deposits (volumes, scores); counts and regions over every deposit.
+
+    A deposit seen on both CT and a radiograph is two entries, one per image, so the counts
+    per modality are given as well as the total."""
     deposits = result.deposits
+    on_film = result.radiograph_deposits
     return {
-        "n_deposits": len(deposits),
+        "n_deposits": len(deposits) + len(on_film),
+        "n_ct_deposits": len(deposits),
+        "n_radiograph_deposits": len(on_film),
         "total_volume_mm3": _r(sum(d.volume_mm3 for d in deposits), 2),
         "total_agatston": _r(sum(d.agatston for d in deposits), 2),
         "total_mass_mg": _r(sum(d.mass_mg for d in deposits), 2)
         if deposits and all(d.mass_mg is not None for d in deposits)
         else None,
-        "regions": sorted({d.region for d in deposits}),
+        "regions": sorted({d.region for d in [*deposits, *on_film]}),
     }
 
 
@@ -72,7 +91,6 @@ def _series_entry(outcome: SeriesOutcome) -> dict[str, Any]:
         "n_instances": stack.n_instances,
         "geometry": geometry_summary(stack),
         "warnings": _unique(outcome.warnings),
-        "seconds": round(outcome.seconds, 3),
     }
 
 
@@ -99,6 +117,46 @@ def _deposit_entry(d: Deposit) -> dict[str, Any]:
         "tissue": d.tissue,
         "touches_bone": d.touches_bone,
         "site_evidence": list(d.site_evidence),
+    }
+
+
+def modality_of(result: StudyResult, series_uid: str) -> str:
+    return next((s.stack.modality for s in result.series if s.stack.series_uid == series_uid), "DX")
+
+
+def _radiograph_entry(d: RadiographDeposit, modality: str) -> dict[str, Any]:
+    """A radiograph deposit: pixel coordinates of the stored image, (row, column)."""
+    return {
+        "id": d.id,
+        "series_instance_uid": d.series_uid,
+        "sop_instance_uid": d.sop_instance_uid,
+        "stack": d.stack_label,
+        "modality": modality if modality in ("CR", "DX") else "DX",
+        "centroid_px": [_r(v, 2) for v in d.centroid_px],
+        "bbox_px": [list(d.bbox_px[0]), list(d.bbox_px[1])],
+        "area_mm2": _r(d.area_mm2, 2),
+        "area_px": d.area_px,
+        "equivalent_diameter_mm": _r(d.equivalent_diameter_mm, 2),
+        "equivalent_diameter_px": _r(d.equivalent_diameter_px, 2),
+        "size_unit": "mm" if d.area_mm2 is not None else "px (pixel spacing unknown)",
+        "contrast_to_noise": _r(d.contrast, 2),
+        "region": d.region,
+        "laterality": d.laterality,
+        "tissue": d.tissue,
+        "site_evidence": list(d.site_evidence),
+    }
+
+
+def _comparison_entry(c: RadiographComparison) -> dict[str, Any]:
+    return {
+        "sop_instance_uid": c.sop_instance_uid,
+        "series_instance_uid": c.series_uid,
+        "method": c.method,
+        "matched": dict(c.matched),
+        "not_shown_on_radiograph": list(c.not_shown),
+        "outside_radiograph_field": list(c.outside_field),
+        "radiograph_only": list(c.unmatched_on_film),
+        "statement": c.statement,
     }
 
 

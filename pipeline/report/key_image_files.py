@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from pipeline.models import Deposit, Radiograph, Segmentation, StudyResult
@@ -51,6 +52,7 @@ class KeyImages:
     overviews: list[Figure] = field(default_factory=list)
     deposits: dict[str, Figure] = field(default_factory=dict)  # by deposit id
     radiographs: list[Figure] = field(default_factory=list)
+    on_films: dict[str, Figure] = field(default_factory=dict)  # radiograph deposit id -> its film
     not_shown: int = 0  # deposits beyond MAX_DEPOSIT_IMAGES
     notes: list[str] = field(default_factory=list)  # for the reader: oblique volumes, failures
 
@@ -81,8 +83,13 @@ def write_key_images(folder: Path, result: StudyResult, report: dict[str, Any]) 
         )
         out.deposits.update((str(entries[deposit.id].get("id")), f) for f in shown)
     out.not_shown = max(0, len(pairs) - MAX_DEPOSIT_IMAGES)
+    labels = {f.image.sop_instance_uid: f.labels for f in result.radiograph_findings}
     for n, rg in enumerate(result.radiographs[:MAX_RADIOGRAPHS], start=1):
-        _save(folder, out, out.radiographs, f"radiograph_{n}", partial(_radiograph, rg, report, names))
+        shown = []
+        render = partial(_radiograph, rg, report, names, labels.get(rg.sop_instance_uid))
+        _save(folder, out, shown, f"radiograph_{n}", render)
+        out.radiographs.extend(shown)
+        out.on_films.update((m.text, f) for f in shown for m in radiograph_marks(report, rg.series_uid))
     return out
 
 
@@ -126,19 +133,21 @@ def _deposit(seg: Segmentation, deposit: Deposit, entry: dict[str, Any]) -> Rend
     return image, alt, caption
 
 
-def _radiograph(rg: Radiograph, report: dict[str, Any], names: dict[str, str]) -> Rendered:
+def _radiograph(
+    rg: Radiograph, report: dict[str, Any], names: dict[str, str], labels: np.ndarray | None
+) -> Rendered:
     marks = radiograph_marks(report, rg.series_uid)
-    image = radiograph_image(rg, marks)
+    image = radiograph_image(rg, marks, labels)
     name = names.get(rg.series_uid, "radiograph")
     how = "shown as stored, windowed to the 0.5-99.5 percentiles"
     if radiograph_edges(rg.patient_orientation) is None:
         how += "; orientation unknown (no usable PatientOrientation)"
-    return image, f"Radiograph: {name}", f"Radiograph {name}: {how}; {len(marks)} deposit(s) marked."
+    marked = f"{len(marks)} deposit(s) marked and outlined in red" if marks else "no opacity found"
+    return image, f"Radiograph: {name}", f"Radiograph {name}: {how}; {marked}."
 
 
 def radiograph_marks(report: dict[str, Any], series_uid: str) -> list[Mark]:
-    """The hook for radiograph deposits: report entries of this image with a `centroid_px`
-    (none yet: radiograph analysis is a later stage)."""
+    """Report entries of this image with a `centroid_px`: the radiograph stage's deposits."""
     marks = []
     for d in report.get("deposits", []):
         px = d.get("centroid_px")

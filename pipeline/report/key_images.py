@@ -274,9 +274,10 @@ def _side_by_side(panels: list[Image.Image], gap: int = 4) -> Image.Image:
     return out
 
 
-def radiograph_image(rg: Radiograph, marks: list[Mark]) -> Image.Image:
+def radiograph_image(rg: Radiograph, marks: list[Mark], labels: np.ndarray | None = None) -> Image.Image:
     """The radiograph windowed to its 0.5-99.5 percentiles, at most RADIOGRAPH_MAX_PX, with
-    `marks` (radiograph deposits) and the letters of PatientOrientation on its edges.
+    `marks` (radiograph deposits), their outlines from `labels` (the stage's label image)
+    and the letters of PatientOrientation on its edges.
 
     Shown as stored, never mirrored: a flipped image would also flip the burned-in lead
     side marker, and the edge letters already say where the patient's right is."""
@@ -289,6 +290,13 @@ def radiograph_image(rg: Radiograph, marks: list[Mark]) -> Image.Image:
     px_mm = max(min(row_mm, col_mm), max(height, width) / RADIOGRAPH_MAX_PX)
     size = (max(1, round(width / px_mm)), max(1, round(height / px_mm)))
     image = Image.fromarray(grey).resize(size, Image.Resampling.LANCZOS).convert("RGB")
+    if labels is not None and labels.any():
+        small = np.asarray(
+            Image.fromarray((labels > 0).astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
+        )
+        rgb = np.asarray(image).copy()
+        paint(rgb, outline(small > 0, 1), OUTLINE)
+        image = Image.fromarray(rgb)
     edges = radiograph_edges(rg.patient_orientation)
     points = [
         (m.text, (m.col + 0.5) * size[0] / pixels.shape[1], (m.row + 0.5) * size[1] / pixels.shape[0])

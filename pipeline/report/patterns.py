@@ -8,11 +8,12 @@ the report contract requires.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from pipeline.clinical import ClinicalContext
 from pipeline.config import Config
-from pipeline.models import Deposit, PatternResult, StudyResult
+from pipeline.models import Deposit, PatternResult, RadiographDeposit, StudyResult
 from pipeline.report import clinical_effects
 from pipeline.report import wording as w
 from pipeline.report.rules import PatternRules, RulesError, Verdicts
@@ -31,9 +32,36 @@ def load_rules(path: Path | None = None) -> PatternRules:
 def evaluate_patterns(
     result: StudyResult, config: Config, clinical: ClinicalContext | None = None
 ) -> list[PatternResult]:
-    """All four calcinosis types for a study's deposits, best match first."""
+    """All four calcinosis types for a study's deposits, best match first.
+
+    CT deposits when the study has an analysed CT (a film adds no site the CT lacks, and
+    counting a deposit twice would weigh it twice); otherwise the radiographs' opacities,
+    each taken as a sphere of its projected diameter, and the reasons say so."""
     rules = load_rules(config.patterns.rules_file)
-    return rank_deposits(result.deposits, rules, clinical)
+    if result.segmentations or not result.radiograph_deposits:
+        return rank_deposits(result.deposits, rules, clinical)
+    ranked = rank_deposits([film_as_deposit(d) for d in result.radiograph_deposits], rules, clinical)
+    for p in ranked:
+        p.reasons.append(FROM_FILM)
+    return ranked
+
+
+FROM_FILM = "from radiograph opacities only: volumes estimated as spheres of the projected diameter"
+
+
+def film_as_deposit(d: RadiographDeposit) -> Deposit:
+    """A radiograph opacity as the rules see a deposit: its site, and a volume estimated from
+    its projected diameter (a sphere; 0 when the spacing is unknown, so size rules stay silent)."""
+    diameter = d.equivalent_diameter_mm or 0.0
+    volume = math.pi / 6 * diameter**3
+    return Deposit(
+        label=d.label, series_uid=d.series_uid, stack_label=d.stack_label, n_voxels=d.area_px,
+        volume_mm3=volume, max_hu=0.0, mean_hu=0.0, agatston=0.0, mass_mg=None,
+        equivalent_diameter_mm=diameter, largest_axial_area_mm2=d.area_mm2 or 0.0,
+        centroid_ijk=(d.centroid_px[1], d.centroid_px[0], 0.0), centroid_lps_mm=(0.0, 0.0, 0.0),
+        bbox_ijk=((0, 0, 0), (1, 1, 1)), lobes=1, id=d.id, region=d.region, laterality=d.laterality,
+        tissue=d.tissue, site_evidence=list(d.site_evidence),
+    )  # fmt: skip
 
 
 def rank_deposits(

@@ -40,7 +40,7 @@ def write_study_outputs(
     if options.deidentifier is not None:  # before any writer reads it
         report = scrub(report, result.study.patient_identifiers)
     outputs: dict[str, Any] = {"report_json": "report.json"}
-    if options.dicom and result.deposits:
+    if options.dicom and (result.deposits or result.radiograph_deposits):
         outputs["dicom"] = _dicom(folder, result, report, options)
     elif options.dicom:
         outputs["dicom"] = []  # nothing found: no SEG without a segment, no SR without a finding
