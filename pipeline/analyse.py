@@ -22,7 +22,6 @@ from pipeline.load import load_stack
 from pipeline.models import (
     CTVolume,
     Deposit,
-    Radiograph,
     RadiographFindings,
     Segmentation,
     Series,
@@ -50,27 +49,25 @@ def analyse_study(
     started = time.perf_counter()
     outcomes: list[SeriesOutcome] = []
     segmentations: list[Segmentation] = []
-    radiographs: list[Radiograph] = []
     findings: list[RadiographFindings] = []
     seg_files = [st.instances[0].path for st in study.stacks if st.modality == "SEG" and st.instances]
     for series in study.series:
         for stack in series.stacks:
-            outcome, segmentation = _analyse_stack(series, stack, config)
+            outcome, found = _analyse_stack(series, stack, config)
             outcomes.append(outcome)
-            if isinstance(segmentation, RadiographFindings):
-                radiographs.append(segmentation.image)
-                findings.append(segmentation)
-            elif isinstance(segmentation, Radiograph):
-                radiographs.append(segmentation)
-            elif segmentation is not None:
-                _map_sites(segmentation, config, label_map, seg_files)
-                segmentations.append(segmentation)
+            if isinstance(found, RadiographFindings):
+                findings.append(found)
+            elif found is not None:
+                _map_sites(found, config, label_map, seg_files)
+                segmentations.append(found)
     deposits = number_deposits([d for s in segmentations for d in s.deposits])
     number_radiograph_deposits(findings, first=len(deposits) + 1)
     warnings = [w for s in segmentations for w in s.warnings] + [w for f in findings for w in f.warnings]
     if clinical is not None:
         warnings.append(f"clinical context used for the pattern ranking ({clinical.source})")
-    result = StudyResult(study, outcomes, deposits, segmentations, radiographs, findings, warnings=warnings)
+    result = StudyResult(
+        study, outcomes, deposits, segmentations, radiograph_findings=findings, warnings=warnings
+    )
     result.comparisons = compare_with_ct(result)
     result.patterns = evaluate_patterns(result, config, clinical) if result.analysed else []
     result.seconds = time.perf_counter() - started

@@ -461,7 +461,6 @@ class StudyResult:
     series: list[SeriesOutcome]
     deposits: list[Deposit]
     segmentations: list[Segmentation] = field(default_factory=list)
-    radiographs: list[Radiograph] = field(default_factory=list)  # loaded images, for the key images
     radiograph_findings: list[RadiographFindings] = field(default_factory=list)
     comparisons: list[RadiographComparison] = field(default_factory=list)
     patterns: list[PatternResult] = field(default_factory=list)
@@ -475,6 +474,11 @@ class StudyResult:
     @property
     def failed(self) -> bool:
         return any(s.status == "failed" for s in self.series)
+
+    @property
+    def radiographs(self) -> list[Radiograph]:
+        """The analysed films (a film whose analysis failed is a failed series, not here)."""
+        return [f.image for f in self.radiograph_findings]
 
     @property
     def radiograph_deposits(self) -> list[RadiographDeposit]:

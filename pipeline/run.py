@@ -24,7 +24,7 @@ from pipeline.discover import discover
 from pipeline.models import Study, StudyResult
 from pipeline.report.deidentify import scrub
 from pipeline.report.html_report import write_index_html
-from pipeline.report.json_report import study_report, summary_of
+from pipeline.report.json_report import study_report
 from pipeline.report.outputs import (
     remove_partials,
     study_key,
@@ -120,17 +120,19 @@ def _run_study(
     write_study_folder(
         out / "studies" / key, lambda folder: write_study_outputs(folder, result, report, options)
     )
-    log.info("%s: %s, %d deposits, %.1f s", key, status, len(result.deposits), result.seconds)
+    summary = report["summary"]
+    overview = _overview(key, result, summary, options)
+    log.info("%s: %s, %d deposits, %.1f s", key, status, summary["n_deposits"], result.seconds)
     return StudyRecord(
         key=key,
         study_uid=study.uid,
         status=status,
         reason=reason,
         seconds=round(result.seconds, 3),
-        n_deposits=len(result.deposits) + len(result.radiograph_deposits),
+        n_deposits=summary["n_deposits"],
         report=f"studies/{key}/report.json",
-        summary_row=_summary_row(key, result, status, reason),
-        overview=_overview(key, result, options),
+        summary_row=_summary_row(key, result, summary, overview, status, reason),
+        overview=overview,
     )
 
 
@@ -145,8 +147,10 @@ def _report(result: StudyResult, options: OutputOptions) -> dict[str, Any]:
     return report
 
 
-def _overview(key: str, result: StudyResult, options: OutputOptions) -> dict[str, Any]:
-    summary = summary_of(result)
+def _overview(
+    key: str, result: StudyResult, summary: dict[str, Any], options: OutputOptions
+) -> dict[str, Any]:
+    """What run.json (and so index.html) says of a study besides its status."""
     top = result.patterns[0] if result.patterns else None
     return {
         "report_html": f"studies/{key}/report.html" if options.html else None,
@@ -169,21 +173,25 @@ def _status(result: StudyResult) -> tuple[str, str | None]:
     return "analyzed", None
 
 
-def _summary_row(key: str, result: StudyResult, status: str, reason: str | None) -> list[Any]:
-    summary = summary_of(result)
-    top = result.patterns[0] if result.patterns else None
-    modalities = sorted({s.stack.modality for s in result.series if s.stack.modality})
+def _summary_row(
+    key: str,
+    result: StudyResult,
+    summary: dict[str, Any],
+    overview: dict[str, Any],
+    status: str,
+    reason: str | None,
+) -> list[Any]:
     return [
         key,
         result.study.uid,
         result.study.date or "",
-        "/".join(modalities),
+        "/".join(overview["modalities"]),
         sum(s.status == "analyzed" for s in result.series),
         summary["n_deposits"],
         summary["total_volume_mm3"],
         summary["total_agatston"],
-        top.type if top else "",
-        top.verdict if top else "",
+        overview["top_pattern"] or "",
+        overview["top_verdict"] or "",
         status,
         reason or "",
     ]

@@ -46,10 +46,19 @@ def compare_with_ct(result: StudyResult) -> list[RadiographComparison]:
 
 
 def compare_one(findings: RadiographFindings, ct: list[Deposit]) -> RadiographComparison:
+    """The comparison of one film; CT deposits on the other side than a one-sided film are
+    outside its field whatever the registration."""
+    image = findings.image
+    region, side, _, _ = radiograph_site(image)
+    candidates = [d for d in ct if _SIDES.get(side) != d.laterality]
+    compared = _compare(findings, candidates, region)
+    compared.outside_field += [d.id for d in ct if d not in candidates]
+    return compared
+
+
+def _compare(findings: RadiographFindings, candidates: list[Deposit], region: str) -> RadiographComparison:
     image = findings.image
     base = RadiographComparison(image.sop_instance_uid, image.series_uid, method="")
-    region, side, _, _ = radiograph_site(image)
-    candidates = [d for d in ct if _SIDES.get(side) != d.laterality]  # a film of one side shows only it
     axes = film_axes(image.patient_orientation)
     if axes is None or image.pixel_spacing_mm is None:
         why = "no usable PatientOrientation" if axes is None else "pixel spacing unknown"
@@ -62,9 +71,7 @@ def compare_one(findings: RadiographFindings, ct: list[Deposit]) -> RadiographCo
     if fit is None or len(fit.pairs) < 2:
         method = "not registered (fewer than 2 deposits coincide): counts compared"
         return _by_count(base, findings, candidates, region, method)
-    compared = _registered(base, findings, candidates, projected, fit)
-    compared.outside_field += [d.id for d in ct if d not in candidates]  # the other side
-    return compared
+    return _registered(base, findings, candidates, projected, fit)
 
 
 def film_axes(orientation: tuple[str, str] | None) -> tuple[np.ndarray, np.ndarray] | None:

@@ -52,6 +52,8 @@ def _studies_with_dicom(out: Path) -> list[tuple[Path, dict]]:
         report = json.loads(report_path.read_text())
         if report["deposits"]:
             found.append((report_path.parent, report))
+    with_truth = [p for p in SAMPLE.glob("*/truth.json") if json.loads(p.read_text())["deposits"]]
+    assert len(found) == len(with_truth), "every sample study with deposits has DICOM outputs to check"
     return found
 
 

@@ -78,7 +78,6 @@ def radiograph_only(tmp_path_factory) -> tuple[Path, StudyResult, dict]:
         series=[],
         deposits=[],
         radiograph_findings=[findings],
-        radiographs=[findings.image],
     )
     out = tmp_path_factory.mktemp("radiograph-sr")
     written = write_dicom_outputs(out, result, None)
@@ -183,7 +182,6 @@ def test_ct_and_film_deposits_share_one_sr(tmp_path: Path):
     result = _hand_placed(STUDY)  # the study's CT with two hand-placed deposits D1, D2
     findings = _findings()
     result.radiograph_findings = [findings]
-    result.radiographs = [findings.image]
     written = write_dicom_outputs(tmp_path, result, None)
     assert written.warnings == []
     assert [e["kind"] for e in written.entries] == ["SEG", "SR"]

@@ -19,7 +19,15 @@ import pytest
 from PIL import Image
 
 from pipeline.config import load_config
-from pipeline.models import CTVolume, Deposit, Radiograph, Segmentation, Study, StudyResult
+from pipeline.models import (
+    CTVolume,
+    Deposit,
+    Radiograph,
+    RadiographFindings,
+    Segmentation,
+    Study,
+    StudyResult,
+)
 from pipeline.report import key_image_files
 from pipeline.report.html_report import write_html_report, write_index_html
 from pipeline.report.image_views import DisplayFrame, axial_view, coronal_mip, radiograph_edges
@@ -230,7 +238,12 @@ def test_the_outline_surrounds_the_deposit_and_never_covers_it():
 def _result(volume: CTVolume, radiograph: Radiograph | None = None) -> StudyResult:
     study = Study("1.2.3", "SECRET-PATIENT-42", "20250102", "ACC-SECRET-7", "<b>study</b>", [])
     seg = _segmentation(volume)
-    return StudyResult(study, [], seg.deposits, [seg], [radiograph] if radiograph else [])
+    films = (
+        [RadiographFindings(radiograph, [], np.zeros(radiograph.pixels.shape, np.int32), 1.0)]
+        if radiograph
+        else []
+    )
+    return StudyResult(study, [], seg.deposits, [seg], radiograph_findings=films)
 
 
 def _report_of(result: StudyResult) -> dict[str, Any]:

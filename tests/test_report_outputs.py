@@ -182,6 +182,16 @@ def test_pseudonyms_are_keyed_and_stable():
 
 
 def test_scrub_replaces_identifiers_in_text_but_keeps_uids():
-    value = {"path": "/data/Doe^Jane/ct", "uid": "1.2.93817.5", "list": ["MRN-93817 failed", 3]}
+    value = {
+        "path": "/data/Doe^Jane/ct",
+        "uid": "1.2.93817.5",
+        "list": ["MRN-93817 failed", 3],
+        "id": "93817",
+    }
     cleaned = scrub(value, ["Doe^Jane", "MRN-93817", "93817"])
-    assert cleaned == {"path": "/data/[removed]/ct", "uid": "1.2.93817.5", "list": ["[removed] failed", 3]}
+    assert cleaned == {
+        "path": "/data/[removed]/ct",
+        "uid": "1.2.93817.5",
+        "list": ["[removed] failed", 3],
+        "id": "[removed]",  # a bare number is not a UID: an all-digit ID is still removed
+    }

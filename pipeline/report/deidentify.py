@@ -23,7 +23,7 @@ from typing import Any
 
 KEY_VARIABLE = "CALCSCAN_PSEUDONYM_KEY"
 REMOVED = "[removed]"
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)+$")  # a bare number may be an ID, so one dot at least
 _MIN_SCRUB_LENGTH = 3  # shorter values ("1", "M") occur everywhere by chance
 
 

@@ -15,6 +15,7 @@ from pipeline.report.html_parts import (
     attr,
     bullet_list,
     cell,
+    disclaimer,
     esc,
     href,
     key_values,
@@ -36,7 +37,7 @@ def write_index_html(out: Path, run: dict[str, Any]) -> None:
     body = "\n".join(
         [
             "<header><h1>calcscan run</h1></header>",
-            f'<p class="disclaimer"><strong>Not a diagnosis.</strong> {esc(DISCLAIMER)}</p>',
+            disclaimer(DISCLAIMER),
             f'<section id="run"><h2>Run</h2>{key_values(_run_pairs(run, studies))}</section>',
             f'<section id="studies"><h2>Studies</h2>{table(_HEADERS, [_row(out, s) for s in studies])}'
             "</section>",

@@ -122,3 +122,8 @@ def page(title: str, body: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
+
+
+def disclaimer(text: str) -> str:
+    """The decision-support statement, boxed at the top of every page."""
+    return f'<p class="disclaimer"><strong>Not a diagnosis.</strong> {esc(text)}</p>'

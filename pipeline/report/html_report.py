@@ -19,6 +19,7 @@ from pipeline.report.html_parts import (
     bullet_list,
     cell,
     dicom_date,
+    disclaimer,
     esc,
     href,
     key_values,
@@ -46,7 +47,7 @@ def write_html_report(
     body = "\n".join(
         [
             f"<header><h1>calcscan study report</h1><p>Study {uid(uid_text)}</p></header>",
-            _disclaimer(report),
+            disclaimer(report.get("disclaimer") or DISCLAIMER),
             _study_section(report),
             _patterns_section(report),
             _deposits_section(report, images),
@@ -60,11 +61,6 @@ def write_html_report(
     )
     write_text_atomic(folder / "report.html", page(f"calcscan report {uid_text}", body))
     return images.paths
-
-
-def _disclaimer(report: dict[str, Any]) -> str:
-    text = esc(report.get("disclaimer") or DISCLAIMER)
-    return f'<p class="disclaimer"><strong>Not a diagnosis.</strong> {text}</p>'
 
 
 def _study_section(report: dict[str, Any]) -> str:

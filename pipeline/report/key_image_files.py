@@ -83,10 +83,10 @@ def write_key_images(folder: Path, result: StudyResult, report: dict[str, Any]) 
         )
         out.deposits.update((str(entries[deposit.id].get("id")), f) for f in shown)
     out.not_shown = max(0, len(pairs) - MAX_DEPOSIT_IMAGES)
-    labels = {f.image.sop_instance_uid: f.labels for f in result.radiograph_findings}
-    for n, rg in enumerate(result.radiographs[:MAX_RADIOGRAPHS], start=1):
+    for n, film in enumerate(result.radiograph_findings[:MAX_RADIOGRAPHS], start=1):
+        rg = film.image
         shown = []
-        render = partial(_radiograph, rg, report, names, labels.get(rg.sop_instance_uid))
+        render = partial(_radiograph, rg, report, names, film.labels)
         _save(folder, out, shown, f"radiograph_{n}", render)
         out.radiographs.extend(shown)
         out.on_films.update((m.text, f) for f in shown for m in radiograph_marks(report, rg.series_uid))

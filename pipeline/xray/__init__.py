@@ -59,7 +59,7 @@ def _spacing_warnings(work: WorkImage) -> list[str]:
     if work.spacing_known:
         return []
     return [
-        f"pixel spacing unknown: sizes in pixels, size limits assumed for {work.spacing_mm[0]:g} mm pixels"
+        f"pixel spacing unknown: the radiograph stage's size limits assume {work.spacing_mm[0]:g} mm pixels"
     ]
 
 
