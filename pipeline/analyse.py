@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.anatomy import AnatomyLabels, LabelMapError, label_map_from_seg, load_label_map, map_sites
 from pipeline.anatomy.radiograph import map_radiograph_sites
+from pipeline.batch import failpoints
 from pipeline.clinical import ClinicalContext
 from pipeline.config import Config
 from pipeline.errors import CalcscanError
@@ -43,23 +45,27 @@ def analyse_study(
     config: Config,
     label_map: Path | None = None,
     clinical: ClinicalContext | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> StudyResult:
     """`label_map`: the user's anatomy labels for this study (else a DICOM SEG in the study,
-    else the heuristics alone); `clinical`: its clinical context for the pattern ranking."""
+    else the heuristics alone); `clinical`: its clinical context for the pattern ranking;
+    `progress(done, total, what)`: told before each stack, for the batch engine's progress bars."""
     started = time.perf_counter()
+    stacks = [(series, stack) for series in study.series for stack in series.stacks]
     outcomes: list[SeriesOutcome] = []
     segmentations: list[Segmentation] = []
     findings: list[RadiographFindings] = []
     seg_files = [st.instances[0].path for st in study.stacks if st.modality == "SEG" and st.instances]
-    for series in study.series:
-        for stack in series.stacks:
-            outcome, found = _analyse_stack(series, stack, config)
-            outcomes.append(outcome)
-            if isinstance(found, RadiographFindings):
-                findings.append(found)
-            elif found is not None:
-                _map_sites(found, config, label_map, seg_files)
-                segmentations.append(found)
+    for done, (series, stack) in enumerate(stacks):
+        if progress is not None:
+            progress(done, len(stacks), stack.label)
+        outcome, found = _analyse_stack(series, stack, config)
+        outcomes.append(outcome)
+        if isinstance(found, RadiographFindings):
+            findings.append(found)
+        elif found is not None:
+            _map_sites(found, config, label_map, seg_files)
+            segmentations.append(found)
     deposits = number_deposits([d for s in segmentations for d in s.deposits])
     number_radiograph_deposits(findings, first=len(deposits) + 1)
     warnings = [w for s in segmentations for w in s.warnings] + [w for f in findings for w in f.warnings]
@@ -133,6 +139,7 @@ def _analyse_stack(
         return outcome, None
     started = time.perf_counter()
     try:
+        failpoints.trigger(stack.series_uid, ("raise",))
         image = load_stack(stack, config)
         if isinstance(image, CTVolume):
             outcome.warnings = list(image.warnings)

@@ -20,6 +20,7 @@ from pipeline.errors import UsageError
 COMMANDS: dict[str, str] = {
     "config": "pipeline.config_cmd:config",
     "inspect": "pipeline.inspect_cmd:inspect",
+    "listen": "pipeline.listen_cmd:listen",
     "phantom": "pipeline.phantom.cli:phantom",
     "run": "pipeline.run_cmd:run",
 }

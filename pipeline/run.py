@@ -1,38 +1,41 @@
 """A calcscan run: discover the inputs, analyse every study, write the contract's outputs.
 
 OUT/run.json, OUT/summary.csv, OUT/index.html and per study OUT/studies/<key>/ (report.json,
-report.html with images/, dicom/ SEG and SR). One study failing never stops the others; the
-exit code says whether any did (report contract: 0 all analysed, 1 at least one failed,
-2 usage error).
+report.html with images/, dicom/ SEG and SR, record.json). One study failing never stops
+the others; the exit code says whether any did (report contract: 0 all analysed, 1 at least
+one failed, 2 usage error; 130/143 when interrupted by SIGINT/SIGTERM, after run.json has
+recorded the studies finished so far).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+import json
 import logging
 import platform
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
-from pipeline.analyse import analyse_study
+from pipeline.batch.job import BatchOptions, StudyJob
+from pipeline.batch.lock import output_lock
+from pipeline.batch.progress import Bars, Lines, Silent
+from pipeline.batch.record import StudyRecord, read_record
+from pipeline.batch.resume import completed, fingerprint, records_in
+from pipeline.batch.task import process_study
 from pipeline.config import Config
 from pipeline.discover import discover
-from pipeline.models import Study, StudyResult
+from pipeline.models import Discovery
 from pipeline.report.deidentify import scrub
 from pipeline.report.html_report import write_index_html
-from pipeline.report.json_report import study_report
-from pipeline.report.outputs import (
-    remove_partials,
-    study_key,
-    write_csv_atomic,
-    write_json_atomic,
-    write_study_folder,
-)
-from pipeline.report.study_outputs import OutputOptions, write_study_outputs
+from pipeline.report.outputs import remove_partials, write_csv_atomic, write_json_atomic
+from pipeline.report.study_outputs import OutputOptions
 from pipeline.study_inputs import StudyInputs
 
 log = logging.getLogger(__name__)
@@ -52,20 +55,12 @@ SUMMARY_COLUMNS = [
     "reason",
 ]
 
+_SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
-@dataclass
-class StudyRecord:
-    """What run.json says about one study."""
 
-    key: str
-    study_uid: str
-    status: str  # analyzed | failed | skipped
-    reason: str | None
-    seconds: float
-    n_deposits: int = 0
-    report: str | None = None
-    summary_row: list[Any] = field(default_factory=list)
-    overview: dict[str, Any] = field(default_factory=dict)  # what index.html shows besides the above
+class Interrupted(BaseException):
+    """SIGTERM, turned into an exception so that the run ends as cleanly as after Ctrl-C
+    (a BaseException, like KeyboardInterrupt, so that no study's error handling takes it)."""
 
 
 def run_batch(
@@ -74,24 +69,172 @@ def run_batch(
     config: Config,
     extras: StudyInputs | None = None,
     options: OutputOptions | None = None,
+    batch: BatchOptions | None = None,
 ) -> int:
-    started = dt.datetime.now(dt.UTC)
-    extras = extras or StudyInputs()
+    """Run every study under `inputs` into `out`; the exit code of the report contract."""
+    batch = batch or BatchOptions()
     options = options or OutputOptions()
     options = replace(options, settings=options.settings or config.as_dict())
+    with output_lock(out) if batch.lock else contextlib.nullcontext(), _sigterm_raises():
+        return _run(inputs, out, config, extras or StudyInputs(), options, batch)
+
+
+def _run(
+    inputs: Sequence[Path],
+    out: Path,
+    config: Config,
+    extras: StudyInputs,
+    options: OutputOptions,
+    batch: BatchOptions,
+) -> int:
+    started = dt.datetime.now(dt.UTC)
     out.mkdir(parents=True, exist_ok=True)
     remove_partials(out)
     found = discover(list(inputs), config)
     log.info("%d studies in %d files (%d not used)", len(found.studies), found.n_files, len(found.skipped))
-    if extras.anatomy is not None and extras.anatomy.is_file() and len(found.studies) > 1:
-        found.warnings.append(
-            f"--anatomy {extras.anatomy} is one label map but {len(found.studies)} studies were found: "
-            "not used (give a folder of <StudyInstanceUID>.nii.gz instead)"
+    _warn_single_label_map(found, extras)
+    jobs = _jobs(found, out, config, extras, options)
+    kept = {j.key: r for j in jobs if batch.resume and (r := completed(out, j.study, j.fingerprint))}
+    with _display(batch, len(jobs)) as show:
+        records, interrupted = _process(jobs, kept, out, batch, show)
+        ordered = [records[j.key] for j in jobs if j.key in records]
+        if batch.keep_other_studies:
+            ordered += records_in(out, exclude={j.key for j in jobs})
+        finished = dt.datetime.now(dt.UTC)
+        if batch.summary_table:
+            show.summary(ordered, (finished - started).total_seconds())
+    code = _exit_code(ordered, interrupted, batch)
+    run = _run_json(inputs, config, found, ordered, started, finished, code, batch, len(jobs) - len(kept))
+    if interrupted:
+        run["interrupted"] = {
+            "signal": interrupted,
+            "unfinished": [j.key for j in jobs if j.key not in records],
+        }
+    _write_run_files(out, run, ordered, found, options)
+    remove_partials(out)  # what workers stopped by a timeout or an interrupt left
+    return code
+
+
+def _process(
+    jobs: list[StudyJob], kept: dict[str, StudyRecord], out: Path, batch: BatchOptions, show: Silent
+) -> tuple[dict[str, StudyRecord], str | None]:
+    """Every study's record by key (kept ones first, then as their tasks finish), each stored
+    to the --store-to targets as it comes; and the signal that interrupted the run, if any."""
+    previous = _previous_entries(out)
+    todo = [j for j in jobs if j.key not in kept]
+    records: dict[str, StudyRecord] = {}
+    try:
+        with contextlib.closing(_finished(kept.values(), todo, batch, show)) as stream:
+            for record in stream:
+                _store(record, out, batch.store_to, previous.get(record.key))
+                records[record.key] = record
+                show.finished(record, len(records), len(jobs))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        interrupted = "SIGTERM" if isinstance(exc, Interrupted) else "SIGINT"
+        records.update(_written_meanwhile(out, [j for j in jobs if j.key not in records]))
+        log.error("run interrupted (%s): %d of %d studies finished", interrupted, len(records), len(jobs))
+        return records, interrupted
+    return records, None
+
+
+def _jobs(
+    found: Discovery, out: Path, config: Config, extras: StudyInputs, options: OutputOptions
+) -> list[StudyJob]:
+    n = len(found.studies)
+    level = logging.getLogger().getEffectiveLevel()
+    return [
+        StudyJob(
+            study, out, config, extras, options, n, fingerprint(study, config, options, extras, n), level
         )
-    records = [_run_study(study, out, config, extras, options, len(found.studies)) for study in found.studies]
-    finished = dt.datetime.now(dt.UTC)
-    exit_code = 1 if any(r.status == "failed" for r in records) else 0
-    run = _run_json(inputs, config, found, records, started, finished, exit_code)
+        for study in found.studies
+    ]
+
+
+def _finished(kept: Any, todo: list[StudyJob], batch: BatchOptions, show: Silent) -> Iterator[StudyRecord]:
+    """The kept records first, then each study's record as its task finishes."""
+    yield from kept
+    with contextlib.closing(_execute(todo, batch, show)) as records:  # stops the workers when closed
+        yield from records
+
+
+def _written_meanwhile(out: Path, unfinished: list[StudyJob]) -> dict[str, StudyRecord]:
+    """Studies whose worker had put the complete folder in place when the run was interrupted,
+    before it could report back: run.json lists every complete folder of this run."""
+    found = {}
+    for job in unfinished:
+        record = read_record(out / "studies" / job.key)
+        if record is not None and record.fingerprint == job.fingerprint:
+            found[job.key] = record
+    return found
+
+
+def _execute(todo: list[StudyJob], batch: BatchOptions, show: Silent) -> Iterator[StudyRecord]:
+    if not todo:
+        return (record for record in ())  # closable, like the schedulers
+    if batch.scheduler:
+        from pipeline.batch.dask_pool import run_dask
+
+        return run_dask(todo, batch.scheduler, batch.study_timeout, show)
+    workers = batch.n_workers(len(todo))
+    if workers == 0:
+        return _in_process(todo, batch, show)
+    from pipeline.batch.local_pool import run_local
+
+    return run_local(todo, workers, batch.study_timeout, show)
+
+
+def _in_process(todo: list[StudyJob], batch: BatchOptions, show: Silent) -> Iterator[StudyRecord]:
+    """--workers 0: every study in this process, one after another (for debugging)."""
+    if batch.study_timeout is not None:
+        log.warning("--study-timeout is not enforced with --workers 0 (no worker process to stop)")
+    for job in todo:
+        show.started(job)
+        yield process_study(job, functools.partial(show.progress, job.key))
+
+
+def _display(batch: BatchOptions, n_total: int) -> Silent:
+    mode = batch.progress
+    if mode == "auto":
+        mode = "bars" if _stderr_is_terminal() else "lines"
+    return {"bars": lambda: Bars(n_total), "lines": Lines, "none": Silent}[mode]()
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def _store(record: StudyRecord, out: Path, targets: tuple, previous: dict[str, Any] | None) -> None:
+    """Send the study's SEG and SR to each --store-to target (once: a study kept by --resume
+    that an earlier run already stored there is not sent again)."""
+    if not targets or record.status == "failed":
+        return
+    from pipeline.pacs.targets import store_files
+
+    done = {s["target"]: s for s in (previous or {}).get("stored", []) if not s.get("error")}
+    files = sorted((out / "studies" / record.key / "dicom").glob("*.dcm"))
+    for target in targets:
+        if record.resumed and str(target) in done:
+            record.stored.append(done[str(target)])
+            continue
+        outcome = store_files(target, files)
+        if outcome.error:
+            log.error("study %s: storing to %s failed: %s", record.key, target, outcome.error)
+        record.stored.append(asdict(outcome))
+
+
+def _exit_code(records: list[StudyRecord], interrupted: str | None, batch: BatchOptions) -> int:
+    if interrupted:
+        return _SIGNAL_EXIT[interrupted]
+    failed = any(r.status == "failed" for r in records)
+    store_failed = any(s.get("error") for r in records for s in r.stored)
+    return 1 if failed or store_failed or batch.source_problems else 0
+
+
+def _write_run_files(
+    out: Path, run: dict[str, Any], records: list[StudyRecord], found: Discovery, options: OutputOptions
+) -> None:
     rows = [r.summary_row for r in records]
     if options.deidentifier is not None:
         identifiers = {i for study in found.studies for i in study.patient_identifiers}
@@ -101,110 +244,53 @@ def run_batch(
     write_csv_atomic(out / "summary.csv", SUMMARY_COLUMNS, rows)
     if options.html:
         write_index_html(out, run)
-    return exit_code
 
 
-def _run_study(
-    study: Study, out: Path, config: Config, extras: StudyInputs, options: OutputOptions, n_studies: int
-) -> StudyRecord:
-    key = study_key(study.uid)
-    started = time.perf_counter()
+def _previous_entries(out: Path) -> dict[str, dict[str, Any]]:
+    """run.json's study entries of the run before this one (what it stored where)."""
     try:
-        label_map = extras.label_map_for(study, n_studies)
-        result = analyse_study(study, config, label_map, extras.clinical_for(study))
-    except Exception as exc:  # the study's own code path failed outside any stack
-        log.exception("study %s failed", key)
-        return _failed_record(study, key, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
-    status, reason = _status(result)
-    report = _report(result, options)
-    write_study_folder(
-        out / "studies" / key, lambda folder: write_study_outputs(folder, result, report, options)
-    )
-    summary = report["summary"]
-    overview = _overview(key, result, summary, options)
-    log.info("%s: %s, %d deposits, %.1f s", key, status, summary["n_deposits"], result.seconds)
-    return StudyRecord(
-        key=key,
-        study_uid=study.uid,
-        status=status,
-        reason=reason,
-        seconds=round(result.seconds, 3),
-        n_deposits=summary["n_deposits"],
-        report=f"studies/{key}/report.json",
-        summary_row=_summary_row(key, result, summary, overview, status, reason),
-        overview=overview,
-    )
+        run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        return {s["key"]: s for s in run.get("studies", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
-def _report(result: StudyResult, options: OutputOptions) -> dict[str, Any]:
-    """report.json's content; under --deidentify the patient ID is a pseudonym and the
-    accession number is left out (the rest is scrubbed as the files are written)."""
-    if options.deidentifier is None:
-        return study_report(result, patient_id=result.study.patient_id)
-    report = study_report(result, patient_id=options.deidentifier.pseudonym(result.study.patient_id))
-    report["study"]["accession_number"] = None
-    report["study"]["deidentified"] = True
-    return report
+def _warn_single_label_map(found: Discovery, extras: StudyInputs) -> None:
+    if extras.anatomy is not None and extras.anatomy.is_file() and len(found.studies) > 1:
+        found.warnings.append(
+            f"--anatomy {extras.anatomy} is one label map but {len(found.studies)} studies were found: "
+            "not used (give a folder of <StudyInstanceUID>.nii.gz instead)"
+        )
 
 
-def _overview(
-    key: str, result: StudyResult, summary: dict[str, Any], options: OutputOptions
-) -> dict[str, Any]:
-    """What run.json (and so index.html) says of a study besides its status."""
-    top = result.patterns[0] if result.patterns else None
-    return {
-        "report_html": f"studies/{key}/report.html" if options.html else None,
-        "series_seconds": {s.stack.label: round(s.seconds, 3) for s in result.series},
-        "modalities": sorted({s.stack.modality for s in result.series if s.stack.modality}),
-        "top_pattern": top.type if top else None,
-        "top_verdict": top.verdict if top else None,
-        "total_volume_mm3": summary["total_volume_mm3"],
-        "regions": summary["regions"],
-    }
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """`kill` ends the run the way Ctrl-C does: workers stopped, run.json written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted()
 
-def _status(result: StudyResult) -> tuple[str, str | None]:
-    failed = [s for s in result.series if s.status == "failed"]
-    if failed:
-        return "failed", "; ".join(f"{s.stack.label}: {s.reason}" for s in failed)
-    if not result.analysed:
-        reasons = {s.reason for s in result.series if s.reason}
-        return "skipped", "; ".join(sorted(reasons)) or "no series to analyse"
-    return "analyzed", None
-
-
-def _summary_row(
-    key: str,
-    result: StudyResult,
-    summary: dict[str, Any],
-    overview: dict[str, Any],
-    status: str,
-    reason: str | None,
-) -> list[Any]:
-    return [
-        key,
-        result.study.uid,
-        result.study.date or "",
-        "/".join(overview["modalities"]),
-        sum(s.status == "analyzed" for s in result.series),
-        summary["n_deposits"],
-        summary["total_volume_mm3"],
-        summary["total_agatston"],
-        overview["top_pattern"] or "",
-        overview["top_verdict"] or "",
-        status,
-        reason or "",
-    ]
-
-
-def _failed_record(study: Study, key: str, reason: str, seconds: float) -> StudyRecord:
-    row = [key, study.uid, study.date or "", "", 0, "", "", "", "", "", "failed", reason]
-    return StudyRecord(key, study.uid, "failed", reason, round(seconds, 3), summary_row=row)
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _run_json(
-    inputs, config: Config, found, records: list[StudyRecord], started, finished, exit_code: int
-) -> dict:
+    inputs: Sequence[Path],
+    config: Config,
+    found: Discovery,
+    records: list[StudyRecord],
+    started: dt.datetime,
+    finished: dt.datetime,
+    exit_code: int,
+    batch: BatchOptions,
+    n_analysed: int,
+) -> dict[str, Any]:
     return {
         "tool": {"name": "calcscan", "version": __version__, "python": platform.python_version()},
         "inputs": [str(p) for p in inputs],
@@ -214,19 +300,15 @@ def _run_json(
         "seconds": round((finished - started).total_seconds(), 3),
         "exit_code": exit_code,
         "n_files": found.n_files,
-        "studies": [
-            {
-                "key": r.key,
-                "study_instance_uid": r.study_uid,
-                "status": r.status,
-                "reason": r.reason,
-                "seconds": r.seconds,
-                "n_deposits": r.n_deposits,
-                "report": r.report,
-                **r.overview,
-            }
-            for r in records
-        ],
+        "batch": {
+            "workers": None if batch.scheduler or not n_analysed else batch.n_workers(n_analysed),
+            "scheduler": batch.scheduler,
+            "study_timeout": batch.study_timeout,
+            "resume": batch.resume,
+            "store_to": [str(t) for t in batch.store_to],
+            "n_kept": sum(r.resumed for r in records),
+        },
+        "studies": [r.run_entry() for r in records],
         "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in found.skipped],
-        "warnings": list(found.warnings),
+        "warnings": list(found.warnings) + list(batch.source_problems),
     }

@@ -133,3 +133,42 @@ class SeriesWriter:
 @pytest.fixture
 def series_writer(tmp_path: Path) -> SeriesWriter:
     return SeriesWriter(tmp_path / "input")
+
+
+# small phantom studies for the batch engine and PACS tests: (scenario, seed)
+BATCH_STUDIES = (("tumoral", 1), ("dystrophic", 4), ("healthy", 3))
+
+
+def phantom_study(folder: Path, scenario: str, seed: int) -> Path:
+    """A small phantom written as real DICOM (CT/, and DX/ for scenarios with a film)."""
+    from pipeline.phantom import make_phantom, write
+
+    write(make_phantom(scenario, seed, "small"), folder)
+    return folder
+
+
+def study_uids(folder: Path) -> tuple[str, str]:
+    """(StudyInstanceUID, SeriesInstanceUID of the CT) of a phantom study folder."""
+    ds = pydicom.dcmread(next((folder / "CT").glob("*.dcm")), stop_before_pixels=True)
+    return ds.StudyInstanceUID, ds.SeriesInstanceUID
+
+
+@pytest.fixture(scope="session")
+def batch_studies(tmp_path_factory) -> Path:
+    """A folder of BATCH_STUDIES, one subfolder per scenario (with truth.json beside the DICOM)."""
+    root = tmp_path_factory.mktemp("batch-studies")
+    for scenario, seed in BATCH_STUDIES:
+        phantom_study(root / scenario, scenario, seed)
+    return root
+
+
+@pytest.fixture(scope="session")
+def batch_reference(batch_studies: Path, tmp_path_factory) -> dict[str, bytes]:
+    """report.json of each batch study from a plain run in one process, by study key: what
+    every other way of running the same studies must reproduce byte for byte."""
+    out = tmp_path_factory.mktemp("batch-reference") / "out"
+    done = calcscan("run", batch_studies, "-o", out, "--workers", "0")
+    assert done.returncode == 0, done.stderr
+    reports = {p.parent.name: p.read_bytes() for p in (out / "studies").glob("*/report.json")}
+    assert len(reports) == len(BATCH_STUDIES)
+    return reports

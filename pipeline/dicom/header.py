@@ -21,6 +21,7 @@ from pipeline.dicom.values import integer, number, positive_pair, strings, text,
 from pipeline.models import FrameHeader, InstanceHeader
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
+OWN_MANUFACTURER = "calcscan"  # Manufacturer of the SEG and SR calcscan writes
 DEFLATED = "1.2.840.10008.1.2.1.99"
 _PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
 _PLACEMENT_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
@@ -112,6 +113,12 @@ def _instance_header(path: Path, ds: Dataset, has_pixels: bool) -> InstanceHeade
         frames=frame_headers(ds),
         patient_identifiers=patient_identifiers(ds),
     )
+
+
+def is_own_output(ds: Dataset) -> bool:
+    """A SEG or SR that calcscan wrote (stored back to a PACS and pulled again with its
+    study): never an input, else a rerun would see its own findings as the study's."""
+    return text(ds, "Manufacturer") == OWN_MANUFACTURER and text(ds, "Modality") in ("SEG", "SR")
 
 
 _IDENTIFYING = ("PatientID", "PatientBirthDate", "AccessionNumber", "OtherPatientIDs", "PatientBirthName")

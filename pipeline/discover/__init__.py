@@ -15,6 +15,7 @@ from pipeline.dicom.header import (
     MEDIA_STORAGE_DIRECTORY,
     HeaderProblem,
     instance_header,
+    is_own_output,
     read_header,
     sop_class_of,
 )
@@ -45,6 +46,9 @@ def discover(paths: Sequence[Path | str], config: Config | LoaderConfig | None =
                 note, missing = dicomdir_summary(path, ds)
                 skipped.append(SkippedFile(path, note))
                 warnings.extend(missing)
+                continue
+            if is_own_output(ds):
+                skipped.append(SkippedFile(path, "calcscan's own SEG/SR of an earlier run: not an input"))
                 continue
             inst = instance_header(path, ds, has_pixels)
         except HeaderProblem as exc:

@@ -149,7 +149,11 @@ def _replan_without(
     """Drop undecodable slices; interpolate over short gaps, keep the longest run otherwise."""
     survivors = [s for s in plan.slices if str(s.instance.path) not in problems]
     if not survivors:
-        raise LoadError(f"no slice of the stack could be decoded ({len(problems)} file problems)")
+        first = next(iter(problems.values()))
+        raise LoadError(
+            f"no slice of the stack could be decoded ({len(problems)} files; "
+            f"first {first.path.name}: {first.reason})"
+        )
     runs, run_notes = split_runs(survivors, cfg)
     best = max(runs, key=len)
     dropped = len(plan.slices) - len(best)

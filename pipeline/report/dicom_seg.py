@@ -21,10 +21,11 @@ from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
 from pipeline import __version__
+from pipeline.dicom.header import OWN_MANUFACTURER
 from pipeline.models import CTVolume, Deposit, Segmentation, StackPlan
 from pipeline.report import dicom_codes as codes
 
-MANUFACTURER = "calcscan"
+MANUFACTURER = OWN_MANUFACTURER  # what discovery recognises as calcscan's own output
 CONTENT_LABEL = "CALCIFICATIONS"  # CS, at most 16 characters
 _SAME_POSITION_MM = 1e-3  # as highdicom matches frames to source images
 DISPLAY_CIELAB = [54537, 34370, 54622]  # sRGB (255, 200, 0), amber: calcium stands out on grey CT

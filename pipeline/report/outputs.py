@@ -53,34 +53,49 @@ def write_csv_atomic(path: Path, header: list[str], rows: list[list[Any]]) -> No
     write_text_atomic(path, buffer.getvalue())
 
 
-def write_study_folder(final: Path, fill: Callable[[Path], None]) -> None:
-    """Let `fill` write a study's files into a temporary folder, then swap it into place."""
+SCRATCH = ".calcscan-tmp"  # beside studies/, so that studies/ only ever holds complete folders
+
+
+def scratch_folder(out: Path, key: str, pid: int | None = None) -> Path:
+    """Where the process `pid` (default: this one) writes study `key` before the rename."""
+    return out / SCRATCH / f"{key}.{pid or os.getpid()}"
+
+
+def write_study_folder(out: Path, key: str, fill: Callable[[Path], None]) -> Path:
+    """Let `fill` write a study's files into a scratch folder, then swap it into
+    OUT/studies/<key> with renames on one file system: a kill at any moment leaves either
+    the previous complete folder or the new complete one, never a partial one."""
+    final = out / "studies" / key
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
+    tmp = scratch_folder(out, key)
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp.mkdir(parents=True)
     try:
         fill(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = final.with_name(f".{final.name}.{os.getpid()}.old")
+    old = tmp.with_name(tmp.name + ".old")
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
-def remove_partials(root: Path) -> None:
-    """Clear leftovers of an interrupted run (temporary files and folders)."""
-    if not root.is_dir():
+def discard_scratch(out: Path, key: str, pid: int) -> None:
+    """Remove what a killed worker process left of study `key`."""
+    tmp = scratch_folder(out, key, pid)
+    for path in (tmp, tmp.with_name(tmp.name + ".old")):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_partials(out: Path) -> None:
+    """Clear leftovers of an interrupted run: the scratch folder and temporary files."""
+    if not out.is_dir():
         return
-    for path in root.rglob(".*.partial"):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    for path in root.rglob(".*.old"):
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    shutil.rmtree(out / SCRATCH, ignore_errors=True)
+    for path in out.glob(".*.partial"):
+        path.unlink(missing_ok=True)
