@@ -17,8 +17,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.config import load_config, parse_override
-from pipeline.errors import UsageError
+from pipeline.cli_options import SHARED_OPTIONS, read_shared, with_options
 
 log = logging.getLogger(__name__)
 
@@ -41,39 +40,28 @@ log = logging.getLogger(__name__)
     type=click.Path(file_okay=False, path_type=Path),
     help="Where received instances are kept [default: OUT/incoming].",
 )
-@click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file."
-)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-@click.option("--store-to", "store_to", multiple=True, metavar="TARGET", help="Forward SEG and SR (as run).")
-@click.option("--study-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS")
-@click.option("--no-dicom", is_flag=True, help="Do not write the DICOM SEG and SR of the findings.")
-@click.option("--deidentify", is_flag=True, help="As for run (the pseudonym key stays for the session).")
-def listen(out: Path, port: int, ae_title: str, host: str, quiet_period: float, incoming: Path | None,
-           config_path: Path | None, overrides: tuple[str, ...], store_to: tuple[str, ...],
-           study_timeout: float | None, no_dicom: bool, deidentify: bool) -> None:  # fmt: skip
+@with_options(SHARED_OPTIONS)
+def listen(
+    out: Path,
+    port: int,
+    ae_title: str,
+    host: str,
+    quiet_period: float,
+    incoming: Path | None,
+    **opts,
+) -> None:
     """Receive studies over DICOM (C-STORE SCP) and analyse each one once it is complete."""
-    config = load_config(config_path, dict(parse_override(o) for o in overrides))
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"output {out} exists and is not a folder")
+    shared = read_shared(out, opts)
     from pipeline.batch.job import BatchOptions
     from pipeline.batch.lock import output_lock
-    from pipeline.pacs.names import check_ae_title
     from pipeline.pacs.receiver import StudyReceiver
-    from pipeline.pacs.targets import parse_store_target
-    from pipeline.report.deidentify import Deidentifier
-    from pipeline.report.study_outputs import OutputOptions
     from pipeline.run import run_batch
 
-    check_ae_title(ae_title, "--ae-title")
-    options = OutputOptions(
-        dicom=not no_dicom, deidentifier=Deidentifier.from_environment() if deidentify else None
-    )
     batch = BatchOptions(
         workers=1,
-        study_timeout=study_timeout,
+        study_timeout=opts["study_timeout"],
         resume=True,  # a study analysed before is analysed again only when its instances changed
-        store_to=tuple(parse_store_target(t) for t in store_to),
+        store_to=shared.store_to,
         keep_other_studies=True,
         progress="lines",
         summary_table=False,
@@ -81,11 +69,12 @@ def listen(out: Path, port: int, ae_title: str, host: str, quiet_period: float, 
     )
 
     def analyse(study_uid: str, folder: Path) -> None:
-        code = run_batch([folder], out, config, None, options, batch)
+        code = run_batch([folder], out, shared.config, None, shared.outputs, batch)
         log.log(logging.ERROR if code else logging.INFO, "study %s done (exit code %d)", study_uid, code)
 
+    # checks the AE title and port (usage errors) before anything is written
+    receiver = StudyReceiver(port, ae_title, incoming or out / "incoming", analyse, quiet_period, host)
     with output_lock(out):
-        receiver = StudyReceiver(port, ae_title, incoming or out / "incoming", analyse, quiet_period, host)
         receiver.start()
         click.echo(f"calcscan: listening on {host}:{port} as {ae_title}; outputs in {out}", err=True)
         try:

@@ -16,8 +16,9 @@ import json
 import logging
 import platform
 import signal
+import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from pipeline import __version__
 from pipeline.batch.job import BatchOptions, StudyJob
 from pipeline.batch.lock import output_lock
 from pipeline.batch.progress import Bars, Lines, Silent
-from pipeline.batch.record import StudyRecord, read_record
-from pipeline.batch.resume import completed, fingerprint, records_in
+from pipeline.batch.record import SUMMARY_COLUMNS, StudyRecord
+from pipeline.batch.resume import completed, fingerprint, matching_record, records_in
 from pipeline.batch.task import process_study
 from pipeline.config import Config
 from pipeline.discover import discover
@@ -39,21 +40,6 @@ from pipeline.report.study_outputs import OutputOptions
 from pipeline.study_inputs import StudyInputs
 
 log = logging.getLogger(__name__)
-
-SUMMARY_COLUMNS = [
-    "study_key",
-    "study_instance_uid",
-    "study_date",
-    "modalities",
-    "n_series_analyzed",
-    "n_deposits",
-    "total_volume_mm3",
-    "total_agatston",
-    "top_pattern",
-    "top_pattern_verdict",
-    "status",
-    "reason",
-]
 
 _SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -150,7 +136,9 @@ def _jobs(
     ]
 
 
-def _finished(kept: Any, todo: list[StudyJob], batch: BatchOptions, show: Silent) -> Iterator[StudyRecord]:
+def _finished(
+    kept: Iterable[StudyRecord], todo: list[StudyJob], batch: BatchOptions, show: Silent
+) -> Iterator[StudyRecord]:
     """The kept records first, then each study's record as its task finishes."""
     yield from kept
     with contextlib.closing(_execute(todo, batch, show)) as records:  # stops the workers when closed
@@ -160,12 +148,8 @@ def _finished(kept: Any, todo: list[StudyJob], batch: BatchOptions, show: Silent
 def _written_meanwhile(out: Path, unfinished: list[StudyJob]) -> dict[str, StudyRecord]:
     """Studies whose worker had put the complete folder in place when the run was interrupted,
     before it could report back: run.json lists every complete folder of this run."""
-    found = {}
-    for job in unfinished:
-        record = read_record(out / "studies" / job.key)
-        if record is not None and record.fingerprint == job.fingerprint:
-            found[job.key] = record
-    return found
+    records = {job.key: matching_record(out, job.key, job.fingerprint) for job in unfinished}
+    return {key: record for key, record in records.items() if record is not None}
 
 
 def _execute(todo: list[StudyJob], batch: BatchOptions, show: Silent) -> Iterator[StudyRecord]:
@@ -195,14 +179,8 @@ def _in_process(todo: list[StudyJob], batch: BatchOptions, show: Silent) -> Iter
 def _display(batch: BatchOptions, n_total: int) -> Silent:
     mode = batch.progress
     if mode == "auto":
-        mode = "bars" if _stderr_is_terminal() else "lines"
+        mode = "bars" if sys.stderr.isatty() else "lines"
     return {"bars": lambda: Bars(n_total), "lines": Lines, "none": Silent}[mode]()
-
-
-def _stderr_is_terminal() -> bool:
-    import sys
-
-    return sys.stderr.isatty()
 
 
 def _store(record: StudyRecord, out: Path, targets: tuple, previous: dict[str, Any] | None) -> None:

@@ -26,10 +26,14 @@ PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 SAMPLE = REPO / "sample_data"
 
 
-def calcscan(*args: str | Path) -> subprocess.CompletedProcess:
-    """The installed command in a subprocess, as a user runs it."""
+def calcscan(*args: str | Path | int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The installed command in a subprocess, as a user runs it (`env`: added variables)."""
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "pipeline", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -21,20 +21,9 @@ import pytest
 from pipeline.batch.lock import output_lock
 from pipeline.report.schema import validate_report
 from tests.conftest import BATCH_STUDIES as GOOD
-from tests.conftest import phantom_study as _phantom
-from tests.conftest import study_uids as _uids
+from tests.conftest import calcscan, phantom_study, study_uids
 
 COMPLETE = ("report.json", "report.html", "record.json")
-
-
-@pytest.fixture(scope="module")
-def good(batch_studies: Path) -> Path:
-    return batch_studies
-
-
-@pytest.fixture(scope="module")
-def reference(batch_reference: dict[str, bytes]) -> dict[str, bytes]:
-    return batch_reference
 
 
 def _corrupt_every_slice(folder: Path) -> None:
@@ -47,28 +36,18 @@ def _corrupt_every_slice(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def faulty(good: Path, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+def faulty(batch_studies: Path, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """The good studies plus four bad ones: (input folder, study UID by fault)."""
     root = tmp_path_factory.mktemp("batch-faulty")
-    shutil.copytree(good, root / "good")
-    corrupt = _phantom(root / "corrupt", "tumoral", 6)
+    shutil.copytree(batch_studies, root / "good")
+    corrupt = phantom_study(root / "corrupt", "tumoral", 6)
     _corrupt_every_slice(corrupt)
-    uids = {"corrupt": _uids(corrupt)[0]}
+    uids = {"corrupt": study_uids(corrupt)[0]}
     for fault, seed in (("raise", 5), ("crash", 7), ("hang", 8)):
-        study, series = _uids(_phantom(root / fault, "calcific_tendinitis", seed))
+        study, series = study_uids(phantom_study(root / fault, "calcific_tendinitis", seed))
         uids[fault] = study
         uids[f"{fault}_series"] = series
     return root, uids
-
-
-def _run(*args, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def _reports(out: Path) -> dict[str, bytes]:
@@ -82,11 +61,11 @@ def _assert_only_complete_folders(out: Path) -> None:
     assert not any(p.name.endswith(".partial") for p in out.rglob("*")), "temporary files left behind"
 
 
-def test_bad_studies_are_reported_with_reasons_and_the_good_ones_complete(faulty, reference, tmp_path):
+def test_bad_studies_are_reported_with_reasons_and_the_good_ones_complete(faulty, batch_reference, tmp_path):
     root, uids = faulty
     out = tmp_path / "out"
     failpoints = f"raise:{uids['raise_series']},crash:{uids['crash']},hang:{uids['hang']}"
-    done = _run(
+    done = calcscan(
         "run", root, "-o", out, "--workers", "2", "--study-timeout", "30",
         env={"CALCSCAN_FAILPOINTS": failpoints},
     )  # fmt: skip
@@ -110,8 +89,8 @@ def test_bad_studies_are_reported_with_reasons_and_the_good_ones_complete(faulty
     _assert_only_complete_folders(out)
     assert not (out / ".calcscan-tmp").exists()
     # every good study: analysed, its outputs complete and the same as a run without faults
-    assert _reports(out).items() >= reference.items()
-    for key in reference:
+    assert _reports(out).items() >= batch_reference.items()
+    for key in batch_reference:
         assert by_uid[key]["status"] == "analyzed"
         report = json.loads((out / "studies" / key / "report.json").read_text())
         assert validate_report(report) == []
@@ -139,9 +118,11 @@ def _start_and_wait_for_a_study(inputs: Path, out: Path, stderr: int) -> subproc
     return proc
 
 
-def test_kill_midway_then_resume_gives_the_outputs_of_an_uninterrupted_run(good, reference, tmp_path):
+def test_kill_midway_then_resume_gives_the_outputs_of_an_uninterrupted_run(
+    batch_studies, batch_reference, tmp_path
+):
     out = tmp_path / "out"
-    proc = _start_and_wait_for_a_study(good, out, stderr=subprocess.DEVNULL)
+    proc = _start_and_wait_for_a_study(batch_studies, out, stderr=subprocess.DEVNULL)
     proc.kill()  # SIGKILL: no handler runs, the worker dies with its parent
     proc.wait()
     time.sleep(1.0)  # let an orphaned worker, if the kernel did not kill it, show itself
@@ -150,20 +131,20 @@ def test_kill_midway_then_resume_gives_the_outputs_of_an_uninterrupted_run(good,
     _assert_only_complete_folders(out)
     assert {p.name for p in (out / "studies").iterdir()} == finished_before
 
-    done = _run("run", good, "-o", out, "--resume", "--workers", "2")
+    done = calcscan("run", batch_studies, "-o", out, "--resume", "--workers", "2")
     assert done.returncode == 0, done.stderr
     run = json.loads((out / "run.json").read_text())
     kept = {s["key"] for s in run["studies"] if s.get("resumed")}
     assert kept == finished_before
     assert run["batch"]["n_kept"] == len(finished_before)
-    assert _reports(out) == reference
+    assert _reports(out) == batch_reference
     _assert_only_complete_folders(out)
     assert not (out / ".calcscan-tmp").exists()
 
 
-def test_sigterm_stops_the_run_and_records_what_finished(good, reference, tmp_path):
+def test_sigterm_stops_the_run_and_records_what_finished(batch_studies, batch_reference, tmp_path):
     out = tmp_path / "out"
-    proc = _start_and_wait_for_a_study(good, out, stderr=subprocess.PIPE)
+    proc = _start_and_wait_for_a_study(batch_studies, out, stderr=subprocess.PIPE)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
@@ -171,47 +152,47 @@ def test_sigterm_stops_the_run_and_records_what_finished(good, reference, tmp_pa
     assert run["interrupted"]["signal"] == "SIGTERM"
     finished = {s["key"] for s in run["studies"]}
     assert finished == {p.name for p in (out / "studies").iterdir()}
-    assert set(run["interrupted"]["unfinished"]) == set(reference) - finished
+    assert set(run["interrupted"]["unfinished"]) == set(batch_reference) - finished
     _assert_only_complete_folders(out)
     assert not (out / ".calcscan-tmp").exists()
     for key in finished:
-        assert (out / "studies" / key / "report.json").read_bytes() == reference[key]
+        assert (out / "studies" / key / "report.json").read_bytes() == batch_reference[key]
 
 
-def test_resume_redoes_a_study_whose_settings_changed(good, tmp_path):
+def test_resume_redoes_a_study_whose_settings_changed(batch_studies, tmp_path):
     out = tmp_path / "out"
-    one = good / "healthy"
-    assert _run("run", one, "-o", out, "--workers", "0").returncode == 0
-    again = _run("run", one, "-o", out, "--resume", "--workers", "0")
+    one = batch_studies / "healthy"
+    assert calcscan("run", one, "-o", out, "--workers", "0").returncode == 0
+    again = calcscan("run", one, "-o", out, "--resume", "--workers", "0")
     assert json.loads((out / "run.json").read_text())["batch"]["n_kept"] == 1, again.stderr
     stricter = "segmentation.min_volume_mm3=5"
-    changed = _run("run", one, "-o", out, "--resume", "--workers", "0", "--set", stricter)
+    changed = calcscan("run", one, "-o", out, "--resume", "--workers", "0", "--set", stricter)
     assert changed.returncode == 0, changed.stderr
     assert json.loads((out / "run.json").read_text())["batch"]["n_kept"] == 0
 
 
-def test_a_second_run_into_the_same_output_folder_is_refused(good, tmp_path):
+def test_a_second_run_into_the_same_output_folder_is_refused(batch_studies, tmp_path):
     out = tmp_path / "out"
     with output_lock(out):
-        done = _run("run", good / "healthy", "-o", out)
+        done = calcscan("run", batch_studies / "healthy", "-o", out)
     assert done.returncode == 2
     assert "in use by another calcscan run" in done.stderr
     assert not (out / "studies").exists()
 
 
-def test_quiet_prints_nothing_on_success(good, tmp_path):
-    done = _run("-q", "run", good / "healthy", "-o", tmp_path / "out", "--workers", "1")
+def test_quiet_prints_nothing_on_success(batch_studies, tmp_path):
+    done = calcscan("-q", "run", batch_studies / "healthy", "-o", tmp_path / "out", "--workers", "1")
     assert done.returncode == 0
     assert done.stderr == ""
 
 
-def test_progress_bars_on_a_terminal(good, tmp_path):
+def test_progress_bars_on_a_terminal(batch_studies, tmp_path):
     """stderr a terminal: rich bars (overall and per study) and the summary table."""
     import pty
 
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", str(good / "healthy"), "-o", str(tmp_path / "o")],
+        [sys.executable, "-m", "pipeline", "run", str(batch_studies / "healthy"), "-o", str(tmp_path / "o")],
         stdout=subprocess.DEVNULL,
         stderr=secondary,
         env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
@@ -233,23 +214,25 @@ def test_progress_bars_on_a_terminal(good, tmp_path):
     assert "calcscan: 1 analyzed" in text  # the summary table's title
 
 
-def test_dask_local_cluster_gives_identical_reports(good, reference, tmp_path):
+def test_dask_local_cluster_gives_identical_reports(batch_studies, batch_reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         out = tmp_path / "out"
-        done = _run("run", good, "-o", out, env={"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address})
+        done = calcscan(
+            "run", batch_studies, "-o", out, env={"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}
+        )
         assert done.returncode == 0, done.stderr
         run = json.loads((out / "run.json").read_text())
         assert run["batch"]["scheduler"] == cluster.scheduler_address
-        assert _reports(out) == reference
+        assert _reports(out) == batch_reference
 
         # errors come back the same way: a study that hangs is stopped on its worker
-        hang = good / "healthy"
-        uid = _uids(hang)[0]
+        hang = batch_studies / "healthy"
+        uid = study_uids(hang)[0]
         out2 = tmp_path / "out2"
-        done = _run(
+        done = calcscan(
             "run", hang, "-o", out2, "--scheduler", cluster.scheduler_address, "--study-timeout", "5",
             env={"CALCSCAN_FAILPOINTS": f"hang:{uid}"},
         )  # fmt: skip

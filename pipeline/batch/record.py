@@ -17,6 +17,29 @@ from pipeline.models import Study
 
 RECORD_FILE = "record.json"
 
+SUMMARY_COLUMNS = [
+    "study_key",
+    "study_instance_uid",
+    "study_date",
+    "modalities",
+    "n_series_analyzed",
+    "n_deposits",
+    "total_volume_mm3",
+    "total_agatston",
+    "top_pattern",
+    "top_pattern_verdict",
+    "status",
+    "reason",
+]
+
+
+def summary_row(**values: Any) -> list[Any]:
+    """A summary.csv row from column values by name (a column not given is empty)."""
+    unknown = set(values) - set(SUMMARY_COLUMNS)
+    if unknown:
+        raise ValueError(f"not summary.csv columns: {sorted(unknown)}")
+    return [values.get(column, "") for column in SUMMARY_COLUMNS]
+
 
 @dataclass
 class StudyRecord:
@@ -66,7 +89,14 @@ class StudyRecord:
 
 def failed_record(study: Study, key: str, reason: str, seconds: float) -> StudyRecord:
     """A study with no outputs: the reason says why (a crash, a timeout, a lost worker)."""
-    row = [key, study.uid, study.date or "", "", 0, "", "", "", "", "", "failed", reason]
+    row = summary_row(
+        study_key=key,
+        study_instance_uid=study.uid,
+        study_date=study.date or "",
+        n_series_analyzed=0,
+        status="failed",
+        reason=reason,
+    )
     return StudyRecord(key, study.uid, "failed", reason, round(seconds, 3), summary_row=row)
 
 

@@ -44,11 +44,18 @@ def fingerprint(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+def matching_record(out: Path, key: str, expected: str) -> StudyRecord | None:
+    """The record of OUT/studies/<key> when that folder is complete and was made from the
+    inputs and settings whose fingerprint is `expected`; else None."""
+    record = read_record(out / "studies" / key)
+    return record if record is not None and record.fingerprint == expected else None
+
+
 def completed(out: Path, study: Study, expected: str) -> StudyRecord | None:
     """The record of the study's complete outputs, when they were made from the same inputs
     and settings and the study did not fail; else None (the study is analysed again)."""
-    record = read_record(out / "studies" / study_key(study.uid))
-    if record is None or record.fingerprint != expected or record.status == "failed":
+    record = matching_record(out, study_key(study.uid), expected)
+    if record is None or record.status == "failed":
         return None
     record.resumed = True
     return record

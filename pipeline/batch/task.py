@@ -17,7 +17,7 @@ from typing import Any
 from pipeline.analyse import analyse_study
 from pipeline.batch import failpoints
 from pipeline.batch.job import StudyJob
-from pipeline.batch.record import RECORD_FILE, StudyRecord, failed_record
+from pipeline.batch.record import RECORD_FILE, StudyRecord, failed_record, summary_row
 from pipeline.models import StudyResult
 from pipeline.report.deidentify import scrub
 from pipeline.report.json_report import study_report
@@ -40,8 +40,12 @@ def process_study(job: StudyJob, progress: Progress = _quiet) -> StudyRecord:
     try:
         failpoints.trigger(study.uid, ("crash", "hang"))
         label_map = job.extras.label_map_for(study, job.n_studies)
-        steps = sum(len(s.stacks) for s in study.series) + 1
-        result = analyse_study(study, job.config, label_map, job.extras.clinical_for(study), progress)
+        steps = sum(len(s.stacks) for s in study.series) + 1  # each stack, then the outputs
+
+        def stack_progress(done: int, total: int, what: str) -> None:
+            progress(done, steps, what)
+
+        result = analyse_study(study, job.config, label_map, job.extras.clinical_for(study), stack_progress)
         progress(steps - 1, steps, "writing outputs")
         report = _report(result, job.options)
         record = _record(job, result, report["summary"])
@@ -127,17 +131,17 @@ def _summary_row(
     status: str,
     reason: str | None,
 ) -> list[Any]:
-    return [
-        key,
-        result.study.uid,
-        result.study.date or "",
-        "/".join(overview["modalities"]),
-        sum(s.status == "analyzed" for s in result.series),
-        summary["n_deposits"],
-        summary["total_volume_mm3"],
-        summary["total_agatston"],
-        overview["top_pattern"] or "",
-        overview["top_verdict"] or "",
-        status,
-        reason or "",
-    ]
+    return summary_row(
+        study_key=key,
+        study_instance_uid=result.study.uid,
+        study_date=result.study.date or "",
+        modalities="/".join(overview["modalities"]),
+        n_series_analyzed=sum(s.status == "analyzed" for s in result.series),
+        n_deposits=summary["n_deposits"],
+        total_volume_mm3=summary["total_volume_mm3"],
+        total_agatston=summary["total_agatston"],
+        top_pattern=overview["top_pattern"] or "",
+        top_pattern_verdict=overview["top_verdict"] or "",
+        status=status,
+        reason=reason or "",
+    )

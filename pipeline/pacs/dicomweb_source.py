@@ -20,9 +20,9 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
 from pipeline.errors import UsageError
-from pipeline.pacs.files import instance_path, write_atomic
+from pipeline.pacs.files import instance_path
 from pipeline.pacs.webclient import check_http_url, describe_request_error, is_unreachable, make_client
-from pipeline.report.outputs import study_key
+from pipeline.report.outputs import study_key, write_atomic
 
 _STUDY_UID = "0020000D"
 _SERIES_UID = "0020000E"

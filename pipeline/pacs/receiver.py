@@ -21,10 +21,10 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from pipeline.errors import UsageError
-from pipeline.pacs.files import instance_path, write_bytes_atomic
+from pipeline.pacs.files import instance_path
 from pipeline.pacs.names import check_ae_title, check_port
 from pipeline.pacs.study_tracker import StudyTracker
-from pipeline.report.outputs import study_key
+from pipeline.report.outputs import study_key, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 

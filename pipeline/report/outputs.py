@@ -7,6 +7,7 @@ therefore sees either the previous complete output or the new complete one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -14,9 +15,10 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _SAFE = re.compile(r"[^0-9A-Za-z._-]")
 
@@ -34,11 +36,30 @@ def study_key(study_uid: str) -> str:
     return f"{cleaned.lstrip('.') or 'study'}_{digest}"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call `write` on a new temporary file beside `path`, then move it into place: a reader
+    sees the old file or the new one, never half of one.
+
+    The temporary name is unique per call, so two threads writing the same file at once
+    (the receiver getting one instance twice) do not write into each other's file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(tmp, "xb") as stream:
+            write(stream)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    write_atomic(path, lambda stream: stream.write(data))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
