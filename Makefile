@@ -34,6 +34,10 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
+# not part of `make test`: generates clinical-size phantoms once (benchmarks/data/), ~15 min
+bench: install
+	$(BIN)/python benchmarks/bench_performance.py
+
 lint: install-test
 	$(BIN)/ruff check pipeline tests benchmarks
 

@@ -34,6 +34,7 @@ from pipeline.models import (
 )
 from pipeline.report.patterns import evaluate_patterns
 from pipeline.segment import segment_ct
+from pipeline.timing import stage
 from pipeline.xray import find_opacities
 from pipeline.xray_ct import compare_with_ct
 
@@ -83,9 +84,10 @@ def analyse_study(
 def _map_sites(seg: Segmentation, config: Config, label_map: Path | None, seg_files: list[Path]) -> None:
     """Region, side and tissue of each deposit; the heuristics place every deposit even
     when no label map can be used."""
-    labels = _anatomy_labels(seg, label_map, seg_files)
     try:
-        seg.warnings.extend(map_sites(seg, config.anatomy, labels))
+        with stage("site_mapping"):
+            labels = _anatomy_labels(seg, label_map, seg_files)
+            seg.warnings.extend(map_sites(seg, config.anatomy, labels))
     except Exception as exc:  # a site-mapping bug must not lose the measured deposits
         log.debug("site mapping failed:\n%s", traceback.format_exc())
         seg.warnings.append(f"site mapping failed ({type(exc).__name__}: {exc}); sites left unknown")
@@ -140,15 +142,17 @@ def _analyse_stack(
     started = time.perf_counter()
     try:
         failpoints.trigger(stack.series_uid, ("raise",))
-        image = load_stack(stack, config)
+        with stage("load"):
+            image = load_stack(stack, config)
         if isinstance(image, CTVolume):
             outcome.warnings = list(image.warnings)
             outcome.warnings.extend(f"{p.path.name}: {p.reason}" for p in image.file_problems)
             found: Segmentation | RadiographFindings = segment_ct(image, config)
         else:
             outcome.warnings.extend(w for w in image.warnings if w not in outcome.warnings)
-            found = find_opacities(image, config.radiograph)
-            map_radiograph_sites(found)
+            with stage("radiograph"):
+                found = find_opacities(image, config.radiograph)
+                map_radiograph_sites(found)
     except CalcscanError as exc:
         return _failed(outcome, str(exc), started), None
     except Exception as exc:  # a bug in a stage must not take the study down

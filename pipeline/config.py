@@ -61,6 +61,11 @@ class SegmentationConfig(_Section):
     kvp_aware: bool = Field(False, description="scale the threshold and Agatston bands with kVp")
     min_volume_mm3: float = Field(1.0, ge=0, description="smallest deposit kept")
     min_voxels: int = Field(3, ge=1, description="smallest deposit kept, in voxels")
+    edge_fragment_mm3: float = Field(
+        100.0,
+        ge=0,
+        description="smaller clumps cut by the first or last slice are not reported (bone stubs)",
+    )
     significance_sigma: float = Field(
         10.0, ge=0, description="peak must exceed the surrounding tissue by this many noise sigmas"
     )

@@ -352,9 +352,10 @@ class Deposit:
 class Segmentation:
     """What the CT segmentation stage found in one volume, and how.
 
-    `labels` is an int32 label map on the volume's grid (0 = background, n = Deposit with
-    label n). `masks` holds the anatomical masks later stages reuse (body, bone, lungs, metal,
-    blood pool), each boolean on the coarser working grid `grid` (grid.up() maps them back).
+    `labels` is a label map on the volume's grid (0 = background, n = Deposit with label n),
+    in the smallest unsigned type that holds the labels (uint8 for up to 255 deposits).
+    `masks` holds the anatomical masks later stages reuse (body, bone, lungs, metal, blood
+    pool), each boolean on the coarser working grid `grid` (grid.up() maps them back).
     """
 
     volume: CTVolume

@@ -25,16 +25,16 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.batch.job import BatchOptions, StudyJob
+from pipeline.batch.local_pool import run_local, start_forkserver
 from pipeline.batch.lock import output_lock
 from pipeline.batch.progress import Bars, Lines, Silent
 from pipeline.batch.record import SUMMARY_COLUMNS, StudyRecord
 from pipeline.batch.resume import completed, fingerprint, matching_record, records_in
-from pipeline.batch.task import process_study
 from pipeline.config import Config
 from pipeline.discover import discover
 from pipeline.models import Discovery
 from pipeline.report.deidentify import scrub
-from pipeline.report.html_report import write_index_html
+from pipeline.report.html_index import write_index_html
 from pipeline.report.outputs import remove_partials, write_csv_atomic, write_json_atomic
 from pipeline.report.study_outputs import OutputOptions
 from pipeline.study_inputs import StudyInputs
@@ -76,6 +76,8 @@ def _run(
     started = dt.datetime.now(dt.UTC)
     out.mkdir(parents=True, exist_ok=True)
     remove_partials(out)
+    if not batch.scheduler and batch.workers != 0:
+        start_forkserver()  # its import of calcscan overlaps with discovery
     found = discover(list(inputs), config)
     log.info("%d studies in %d files (%d not used)", len(found.studies), found.n_files, len(found.skipped))
     _warn_single_label_map(found, extras)
@@ -162,8 +164,6 @@ def _execute(todo: list[StudyJob], batch: BatchOptions, show: Silent) -> Iterato
     workers = batch.n_workers(len(todo))
     if workers == 0:
         return _in_process(todo, batch, show)
-    from pipeline.batch.local_pool import run_local
-
     return run_local(todo, workers, batch.study_timeout, show)
 
 
@@ -171,6 +171,8 @@ def _in_process(todo: list[StudyJob], batch: BatchOptions, show: Silent) -> Iter
     """--workers 0: every study in this process, one after another (for debugging)."""
     if batch.study_timeout is not None:
         log.warning("--study-timeout is not enforced with --workers 0 (no worker process to stop)")
+    from pipeline.batch.task import process_study  # the analysis modules, only when needed here
+
     for job in todo:
         show.started(job)
         yield process_study(job, functools.partial(show.progress, job.key))

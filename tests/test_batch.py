@@ -20,6 +20,7 @@ import pytest
 
 from pipeline.batch.lock import output_lock
 from pipeline.report.schema import validate_report
+from pipeline.timing import STAGES
 from tests.conftest import BATCH_STUDIES as GOOD
 from tests.conftest import calcscan, phantom_study, study_uids
 
@@ -184,6 +185,25 @@ def test_quiet_prints_nothing_on_success(batch_studies, tmp_path):
     done = calcscan("-q", "run", batch_studies / "healthy", "-o", tmp_path / "out", "--workers", "1")
     assert done.returncode == 0
     assert done.stderr == ""
+
+
+def test_run_json_says_where_each_study_spent_its_time_and_memory(batch_studies, tmp_path):
+    """Per-study seconds by stage (in the order of pipeline.timing.STAGES) and the worker's
+    peak memory: what a user sizing --workers needs, and what benchmarks/ reads."""
+    out = tmp_path / "out"
+    assert calcscan("-q", "run", batch_studies / "dystrophic", "-o", out, "--workers", "1").returncode == 0
+    (study,) = json.loads((out / "run.json").read_text())["studies"]
+    stages = study["stage_seconds"]
+    # a CT and a radiograph: every stage ran, and nothing else is timed
+    assert list(stages) == [s for s in STAGES if s in stages]
+    assert set(stages) == set(STAGES), stages
+    assert all(v > 0 for v in stages.values()), stages
+    # the stages do not overlap: together no longer than the study took end to end
+    assert sum(stages.values()) <= study["seconds"] + stages["report"] + stages["dicom_outputs"] + 0.05
+    # the worker held the int16 CT volume it analysed, and far less than 4x more beside it
+    shape = json.loads((batch_studies / "dystrophic" / "truth.json").read_text())["ct"]["shape_zyx"]
+    volume_mib = 2 * shape[0] * shape[1] * shape[2] / 2**20
+    assert volume_mib < study["peak_rss_mb"] < 1024, (volume_mib, study["peak_rss_mb"])
 
 
 def test_progress_bars_on_a_terminal(batch_studies, tmp_path):

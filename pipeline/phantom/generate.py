@@ -9,6 +9,7 @@ and size, dates are fixed: the same command writes the same bytes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,8 +76,14 @@ class Phantom:
         return out
 
 
-def make_phantom(scenario_name: str, seed: int = 0, size: str = "default") -> Phantom:
-    """Build a study in memory (no files)."""
+def make_phantom(
+    scenario_name: str,
+    seed: int = 0,
+    size: str = "default",
+    grid_for: Callable[[Anatomy], Grid] | None = None,
+) -> Phantom:
+    """Build a study in memory (no files). `grid_for(anatomy)` replaces the size's CT grid
+    (the benchmarks scan part of the body at a chosen matrix, pixel and slice spacing)."""
     scenario, preset = SCENARIOS[scenario_name], SIZES[size]
     streams = np.random.SeedSequence(seed).spawn(6)
     body_rng, grid_rng, noise_rng, xray_rng = (np.random.default_rng(s) for s in streams[:4])
@@ -91,7 +98,7 @@ def make_phantom(scenario_name: str, seed: int = 0, size: str = "default") -> Ph
         implant_side = "left" if dep_rng.random() < 0.5 else "right"
         extra = metal.implant_ops(anatomy.layout, implant_side)
         anatomy.ops.extend(extra)
-    grid = make_grid(anatomy, preset, grid_rng)
+    grid = make_grid(anatomy, preset, grid_rng) if grid_for is None else grid_for(anatomy)
     labels = render(anatomy.ops, grid)
     timings["anatomy"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -19,6 +19,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
+from pydicom.valuerep import format_number_as_ds
 
 from pipeline import __version__
 from pipeline.dicom.header import OWN_MANUFACTURER
@@ -28,6 +29,7 @@ from pipeline.report import dicom_codes as codes
 MANUFACTURER = OWN_MANUFACTURER  # what discovery recognises as calcscan's own output
 CONTENT_LABEL = "CALCIFICATIONS"  # CS, at most 16 characters
 _SAME_POSITION_MM = 1e-3  # as highdicom matches frames to source images
+_SAME_SLICE = 1e-3  # slice-index tolerance: a source this close to a slice lies on it
 DISPLAY_CIELAB = [54537, 34370, 54622]  # sRGB (255, 200, 0), amber: calcium stands out on grey CT
 
 
@@ -70,12 +72,25 @@ def build_seg(
 ) -> hd.seg.Segmentation:
     """The SEG of one volume; `plan` (the stack's, when it made this volume) gives exact
     source positions, else positions come from the volume's affine; `uids`: its series and
-    SOP instance UIDs."""
+    SOP instance UIDs.
+
+    Only the slices holding a deposit voxel go into the label array, and only the source
+    images those slices derive from are referenced (a SEG's frames reference the images they
+    were derived from; the SEG omits empty frames anyway). highdicom is handed just the
+    first of those images, for the patient, study and frame of reference it copies: matching
+    frames to N source images costs it O(N^2) attribute reads (seconds for a 400-slice
+    series, and a deposit may span nearly every slice). The references and the per-frame
+    links to the source images are added here instead, as highdicom would write them."""
     _check_sources(segmentation, sources)
     volume = segmentation.volume
+    slices = deposit_slices(segmentation.labels, refs)
+    if not len(slices):
+        raise SegSkipped("the label map holds no voxel of its deposits")
+    positions = _plane_positions(volume.affine, slices, plan)
+    sources = _sources_near(sources, volume.affine, slices)
     seg = hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=_label_array(segmentation.labels, refs),
+        source_images=sources[:1],
+        pixel_array=_label_array(segmentation.labels, refs, slices),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=[_description(r) for r in refs],
         series_instance_uid=uids[0],
@@ -91,12 +106,25 @@ def build_seg(
         series_description="calcscan calcification segments",
         plane_orientation=_plane_orientation(volume.affine),
         pixel_measures=_pixel_measures(volume),
-        plane_positions=_plane_positions(volume.affine, volume.hu.shape[0], plan),
+        plane_positions=positions,
         omit_empty_frames=True,
     )
     seg.ContentCreatorName = ""  # type 2 in the content identification macro; no person made it
+    _set_slice_spacing(seg, sources[0], volume.affine, volume.hu.shape[0], plan)
+    _reference_sources(seg, sources)
     _link_copied_frames(seg, sources)
     return seg
+
+
+def deposit_slices(labels: np.ndarray, refs: list[SegmentRef]) -> np.ndarray:
+    """Ascending indices of the volume's slices that hold a voxel of any of the deposits,
+    read inside each deposit's bounding box (never a pass over the whole label volume)."""
+    found: set[int] = set()
+    for ref in refs:
+        box, k0 = _box(ref.deposit)
+        in_slice = (labels[box] == ref.deposit.label).any(axis=(1, 2))
+        found.update((k0 + np.flatnonzero(in_slice)).tolist())
+    return np.array(sorted(found), dtype=np.intp)
 
 
 def tilt_note(segmentation: Segmentation) -> str | None:
@@ -134,13 +162,51 @@ def _check_sources(segmentation: Segmentation, sources: list[Dataset]) -> None:
         )
 
 
-def _label_array(labels: np.ndarray, refs: list[SegmentRef]) -> np.ndarray:
-    """Label map with deposit labels renumbered to segment numbers (other labels dropped)."""
-    size = max(int(labels.max()), *(r.deposit.label for r in refs)) + 1
-    lookup = np.zeros(size, dtype=np.uint16 if len(refs) > 255 else np.uint8)
-    for r in refs:
-        lookup[r.deposit.label] = r.segment_number
-    return lookup[np.clip(labels, 0, None)]
+def _label_array(labels: np.ndarray, refs: list[SegmentRef], slices: np.ndarray) -> np.ndarray:
+    """(slices, rows, columns) map of segment numbers on the given slices (labels of other
+    deposits dropped). Written voxel by voxel from each deposit's box, so memory grows with
+    the deposits, not with the volume (no full-size int64 or clipped copy of `labels`)."""
+    dtype = np.uint16 if len(refs) > 255 else np.uint8
+    out = np.zeros((len(slices), *labels.shape[1:]), dtype=dtype)
+    row_of = np.full(labels.shape[0], -1, dtype=np.intp)
+    row_of[slices] = np.arange(len(slices))
+    for ref in refs:
+        box, _ = _box(ref.deposit)
+        k, j, i = np.nonzero(labels[box] == ref.deposit.label)
+        out[row_of[k + box[0].start], j + box[1].start, i + box[2].start] = ref.segment_number
+    return out
+
+
+def _box(deposit: Deposit) -> tuple[tuple[slice, slice, slice], int]:
+    """The deposit's bounding box as (k, j, i) slices, and its first slice."""
+    (i0, j0, k0), (i1, j1, k1) = deposit.bbox_ijk
+    return (slice(k0, k1), slice(j0, j1), slice(i0, i1)), k0
+
+
+def _sources_near(sources: list[Dataset], affine: np.ndarray, slices: np.ndarray) -> list[Dataset]:
+    """The source images the given volume slices derive from: for each slice, the nearest
+    source frame at or below it and at or above it along the slice axis (the image itself
+    when the slice was copied, its two neighbours when it was interpolated). All sources
+    when no source position can be read."""
+    placed = [(index, k) for index, ds in enumerate(sources) for k in _slice_indices(ds, affine)]
+    if not placed or not len(slices):
+        return sources
+    owner = np.array([p[0] for p in placed])
+    at = np.array([p[1] for p in placed])
+    keep: set[int] = set()
+    for k in slices.tolist():
+        below, above = at <= k + _SAME_SLICE, at >= k - _SAME_SLICE
+        if below.any():
+            keep.add(int(owner[below][np.argmax(at[below])]))
+        if above.any():
+            keep.add(int(owner[above][np.argmin(at[above])]))
+    return [sources[i] for i in sorted(keep)]
+
+
+def _slice_indices(ds: Dataset, affine: np.ndarray) -> list[float]:
+    """Continuous slice index (k of the volume grid) of each frame of a source image."""
+    inverse = np.linalg.inv(affine)
+    return [float((inverse @ np.append(p, 1.0))[2]) for p, _ in _frame_positions(ds)]
 
 
 def _description(ref: SegmentRef) -> hd.seg.SegmentDescription:
@@ -193,44 +259,100 @@ def _pixel_measures(volume: CTVolume) -> hd.PixelMeasuresSequence:
 
 
 def _plane_positions(
-    affine: np.ndarray, n_slices: int, plan: StackPlan | None
+    affine: np.ndarray, slices: np.ndarray, plan: StackPlan | None
 ) -> list[hd.PlanePositionSequence]:
-    """Position of each output slice: its source image's own, or its grid position."""
-    positions = [affine[:3, :3] @ np.array([0.0, 0.0, k]) + affine[:3, 3] for k in range(n_slices)]
-    if plan is not None:
-        for k, (sources, weights) in enumerate(zip(plan.sources, plan.weights, strict=True)):
-            position = plan.slices[sources[0]].frame.position
-            if len(sources) == 1 and weights[0] == 1.0 and position is not None:
-                positions[k] = np.asarray(position, dtype=float)
+    """PlanePositionSequence of each of the given output slices."""
     return [
-        hd.PlanePositionSequence(coordinate_system="PATIENT", image_position=[float(v) for v in p])
-        for p in positions
+        hd.PlanePositionSequence(
+            coordinate_system="PATIENT", image_position=[float(v) for v in _position(affine, k, plan)]
+        )
+        for k in slices.tolist()
     ]
+
+
+def _position(affine: np.ndarray, k: int, plan: StackPlan | None) -> np.ndarray:
+    """Position of output slice k: its source image's own, or its grid position."""
+    if plan is not None:
+        sources, weights = plan.sources[k], plan.weights[k]
+        copied = plan.slices[sources[0]].frame.position
+        if len(sources) == 1 and weights[0] == 1.0 and copied is not None:
+            return np.asarray(copied, dtype=float)
+    return affine[:3, :3] @ np.array([0.0, 0.0, k]) + affine[:3, 3]
+
+
+def _set_slice_spacing(
+    seg: hd.seg.Segmentation, source: Dataset, affine: np.ndarray, n_slices: int, plan: StackPlan | None
+) -> None:
+    """SpacingBetweenSlices as highdicom writes it when given every slice of the volume: the
+    source image's own, else the whole stack's when its slices are evenly spaced, else none.
+    Readers rebuild the volume from the frames with it; derived from the slices with frames
+    only, two frames 80 mm apart would claim an 80 mm spacing."""
+    if _declared_spacing(source) is not None:
+        return
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    spacing, _ = hd.spatial.get_volume_positions(
+        image_positions=np.array([_position(affine, k, plan) for k in range(n_slices)]),
+        image_orientation=seg.SharedFunctionalGroupsSequence[0]
+        .PlaneOrientationSequence[0]
+        .ImageOrientationPatient,
+    )
+    if spacing is not None:
+        measures.SpacingBetweenSlices = format_number_as_ds(spacing)
+    elif "SpacingBetweenSlices" in measures:
+        del measures.SpacingBetweenSlices
+
+
+def _declared_spacing(source: Dataset) -> object | None:
+    """The source image's SpacingBetweenSlices (a multi-frame image's shared one), if any."""
+    shared = source.get("SharedFunctionalGroupsSequence")
+    if shared and "PixelMeasuresSequence" in shared[0]:
+        return shared[0].PixelMeasuresSequence[0].get("SpacingBetweenSlices")
+    return source.get("SpacingBetweenSlices")
+
+
+def _reference_sources(seg: hd.seg.Segmentation, sources: list[Dataset]) -> None:
+    """The Source Image Sequence and the Referenced Series Sequence (common instance
+    reference) listing every source image, as highdicom writes them for its source images."""
+    by_series: dict[str, list[Dataset]] = {}
+    items = []
+    for source in sources:
+        item = Dataset()
+        item.ReferencedSOPClassUID = source.SOPClassUID
+        item.ReferencedSOPInstanceUID = source.SOPInstanceUID
+        items.append(item)
+        by_series.setdefault(str(source.SeriesInstanceUID), []).append(item)
+    seg.SourceImageSequence = items
+    series = []
+    for uid, instances in by_series.items():
+        item = Dataset()
+        item.SeriesInstanceUID = uid
+        item.ReferencedInstanceSequence = instances
+        series.append(item)
+    seg.ReferencedSeriesSequence = series
 
 
 def _link_copied_frames(seg: hd.seg.Segmentation, sources: list[Dataset]) -> None:
     """Per-frame source references for frames that sit on a source image.
 
-    highdicom links frames to source images only when every frame has one; with interpolated
-    slices in the volume it links none. The frames copied from a source image are linked
-    here as highdicom would; an interpolated frame has no single source and stays unlinked.
+    highdicom links frames to source images only when every frame has one among those it
+    was given; build_seg gives it one, and with interpolated slices in the volume it would
+    link none. The frames copied from a source image are linked here as highdicom would;
+    an interpolated frame has no single source and stays unlinked.
     """
-    frames = seg.PerFrameFunctionalGroupsSequence
-    if all(_linked(item) for item in frames):
-        return
+    frames = [item for item in seg.PerFrameFunctionalGroupsSequence if not _linked(item)]
     candidates = [(p, ds, n) for ds in sources for p, n in _frame_positions(ds)]
-    if not candidates:
+    if not frames or not candidates:
         return
     positions = np.array([c[0] for c in candidates])
+    derivation = [_coded(codes.SEGMENTATION_DERIVATION)]
+    purpose = [_coded(codes.SOURCE_IMAGE_FOR_PROCESSING)]
     for item in frames:
-        if _linked(item):
-            continue
         where = np.asarray(item.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
         distances = np.linalg.norm(positions - where, axis=1)
         best = int(np.argmin(distances))
         if distances[best] < _SAME_POSITION_MM:
             _, source, frame_number = candidates[best]
-            item.DerivationImageSequence = [_derivation_item(source, frame_number)]
+            item.DerivationImageSequence = [_derivation_item(source, frame_number, derivation, purpose)]
 
 
 def _linked(frame: Dataset) -> bool:
@@ -252,16 +374,20 @@ def _frame_positions(ds: Dataset) -> list[tuple[np.ndarray, int | None]]:
     return found
 
 
-def _derivation_item(source: Dataset, frame_number: int | None) -> Dataset:
+def _derivation_item(
+    source: Dataset, frame_number: int | None, derivation: list[Dataset], purpose: list[Dataset]
+) -> Dataset:
+    """One frame's Derivation Image Sequence item; the code items are shared between frames
+    (as highdicom shares its own), since building them per frame costs more than the rest."""
     reference = Dataset()
     reference.ReferencedSOPClassUID = source.SOPClassUID
     reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
     if frame_number is not None:
         reference.ReferencedFrameNumber = frame_number
-    reference.PurposeOfReferenceCodeSequence = [_coded(codes.SOURCE_IMAGE_FOR_PROCESSING)]
+    reference.PurposeOfReferenceCodeSequence = purpose
     reference.SpatialLocationsPreserved = "YES"
     item = Dataset()
-    item.DerivationCodeSequence = [_coded(codes.SEGMENTATION_DERIVATION)]
+    item.DerivationCodeSequence = derivation
     item.SourceImageSequence = [reference]
     return item
 

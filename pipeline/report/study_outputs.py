@@ -18,6 +18,7 @@ from pipeline.models import StudyResult
 from pipeline.report.deidentify import Deidentifier, scrub
 from pipeline.report.outputs import write_json_atomic
 from pipeline.report.schema import validate_report
+from pipeline.timing import stage
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,20 @@ def write_study_outputs(
         report = scrub(report, result.study.patient_identifiers)
     outputs: dict[str, Any] = {"report_json": "report.json"}
     if options.dicom and (result.deposits or result.radiograph_deposits):
-        outputs["dicom"] = _dicom(folder, result, report, options)
+        with stage("dicom_outputs"):
+            outputs["dicom"] = _dicom(folder, result, report, options)
     elif options.dicom:
         outputs["dicom"] = []  # nothing found: no SEG without a segment, no SR without a finding
-    if options.html:
-        outputs.update(_html(folder, result, report, options))
-    report["outputs"] = outputs
+    with stage("report"):
+        if options.html:
+            outputs.update(_html(folder, result, report, options))
+        report["outputs"] = outputs
+        _write_report_json(folder, result, report, options)
+
+
+def _write_report_json(
+    folder: Path, result: StudyResult, report: dict[str, Any], options: OutputOptions
+) -> None:
     if options.deidentifier is not None:  # and again over what the writers added
         report = scrub(report, result.study.patient_identifiers)
     problems = validate_report(report)

@@ -11,6 +11,7 @@ warnings.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -20,14 +21,31 @@ from pipeline.models import CTVolume, Segmentation
 from pipeline.segment.agatston import weight_edges
 from pipeline.segment.bone import bone_pieces, skeleton_mask
 from pipeline.segment.candidates import find_candidates
-from pipeline.segment.contrast import find_contrast
+from pipeline.segment.contrast import ContrastFinding, find_contrast
 from pipeline.segment.grid import WorkGrid
-from pipeline.segment.masks import ball, body_mask, lung_mask, metal_cells, metal_masks, noise_sigma
+from pipeline.segment.masks import ball, body_mask, lung_mask, metal_masks, noise_sigma
 from pipeline.segment.measure import grid_steps, measure_deposits
+from pipeline.timing import stage
 
 log = logging.getLogger(__name__)
 
 __all__ = ["segment_ct"]
+
+_MIN_SLICES_FOR_EDGES = 10
+
+
+@dataclass
+class _Anatomy:
+    """What the candidate search needs to know of the anatomy, on the working grid."""
+
+    body: np.ndarray
+    metal: np.ndarray
+    streaks: np.ndarray
+    bone: np.ndarray
+    near_bone: np.ndarray  # bone and its partial-volume rim
+    lungs: np.ndarray
+    contrast: ContrastFinding
+    sigma: float  # image noise (HU) at full resolution
 
 
 def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = None) -> Segmentation:
@@ -36,7 +54,6 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
     area, slice_gap, row_step = grid_steps(volume)
     spacing = (slice_gap, row_step, area / row_step)  # (z, y, x) mm
     grid = WorkGrid.for_volume(hu.shape, spacing)
-    ws = grid.work_spacing
     warnings: list[str] = []
     if volume.orientation_label != "axial":
         warnings.append(
@@ -46,18 +63,63 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
     threshold = edges[0] if cfg.kvp_aware else cfg.threshold_hu
     if cfg.kvp_aware and volume.kvp and abs(volume.kvp - kvp_used) > 5:
         warnings.append(f"{volume.kvp:g} kVp: thresholds of the nearest tabulated {kvp_used} kVp used")
+    with stage("masks"):
+        anatomy = _anatomy(volume, grid, cfg, threshold, warnings)
+    with stage("segmentation"):
+        labels, touching = _deposit_labels(hu, grid, anatomy, spacing, cfg, warnings)
+    with stage("measures"):
+        deposits = measure_deposits(
+            volume,
+            labels,
+            edges=edges,
+            normalise_agatston=cfg.agatston_normalise_to_3mm,
+            mass_factor=_mass_factor(volume, cfg, warnings),
+            lobe_prominence_mm=cfg.lobe_prominence_mm,
+        )
+    for d in deposits:
+        d.touches_bone = touching[d.label]
+    log.info(
+        "%s: %d deposits (threshold %.0f HU, noise %.0f HU, work grid %s)",
+        volume.stack_label,
+        len(deposits),
+        anatomy.contrast.threshold_hu,
+        anatomy.sigma,
+        grid.factors,
+    )
+    return Segmentation(
+        volume=volume,
+        deposits=deposits,
+        labels=labels,
+        masks={
+            "body": anatomy.body,
+            "bone": anatomy.bone,
+            "lungs": anatomy.lungs,
+            "metal": anatomy.metal,
+            "blood_pool": anatomy.contrast.pool,
+        },
+        grid=grid,
+        threshold_hu=anatomy.contrast.threshold_hu,
+        noise_sigma_hu=anatomy.sigma,
+        contrast_enhanced=anatomy.contrast.enhanced,
+        warnings=warnings,
+    )
 
-    hu_w = grid.mean(hu)
-    peaks_w = grid.maximum(hu)
+
+def _anatomy(
+    volume: CTVolume, grid: WorkGrid, cfg: SegmentationConfig, threshold: float, warnings: list[str]
+) -> _Anatomy:
+    """Body, metal and its streaks, skeleton, opacified blood and lungs on the working grid."""
+    ws = grid.work_spacing
+    hu_w, peaks_w = grid.reduce(volume.hu)
     body = body_mask(hu_w, ws, cfg)
-    metal, streaks = metal_masks(metal_cells(hu, grid.cell_of, grid.work_shape, cfg), ws, cfg)
+    # a cell holds metal when any of its voxels does
+    metal, streaks = metal_masks(peaks_w >= cfg.metal_threshold_hu, ws, cfg)
     if metal.any():
         warnings.append(_metal_note(metal, streaks, ws, volume, grid, cfg))
-    sigma = noise_sigma(hu, body)
+    sigma = noise_sigma(volume.hu, body)
     sigma_w = sigma / np.sqrt(np.prod(grid.factors))
     pieces = bone_pieces(hu_w, peaks_w, body & ~metal, ws, cfg)
-    # the partial-volume rim of bone is about a voxel wide at any resolution
-    rim = ball(max(cfg.bone_margin_mm, 1.01 * max(ws[1:])), ws)
+    rim = _bone_rim(ws, cfg)
     contrast = find_contrast(
         hu_w,
         body,
@@ -72,74 +134,102 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
     bone = skeleton_mask(pieces, hu_w, peaks_w, body & ~metal & ~contrast.pool, ws, cfg, sigma_w)
     near_bone = ndimage.binary_dilation(bone, structure=rim)
     lungs = lung_mask(hu_w, body, ws, cfg)
-    search = grid.up(body & ~near_bone & ~streaks & ~contrast.pool)
-    labels, notes = find_candidates(hu, search, contrast.threshold_hu, spacing, cfg, sigma)
+    return _Anatomy(body, metal, streaks, bone, near_bone, lungs, contrast, sigma)
+
+
+def _bone_rim(ws: tuple[float, float, float], cfg: SegmentationConfig) -> np.ndarray:
+    """The partial-volume rim of bone: about a voxel wide at any resolution."""
+    return ball(max(cfg.bone_margin_mm, 1.01 * max(ws[1:])), ws)
+
+
+def _deposit_labels(
+    hu: np.ndarray,
+    grid: WorkGrid,
+    anatomy: _Anatomy,
+    spacing: tuple[float, float, float],
+    cfg: SegmentationConfig,
+    warnings: list[str],
+) -> tuple[np.ndarray, dict[int, bool]]:
+    """The candidates' label map, without cortex-dense fragments against bone (bone the
+    skeleton mask missed) and small stubs cut by the scan's ends, and whether each kept
+    label touches bone."""
+    a = anatomy
+    search = a.body & ~a.near_bone & ~a.streaks & ~a.contrast.pool
+    labels, notes = find_candidates(hu, grid, search, a.contrast.threshold_hu, spacing, cfg, a.sigma)
     warnings.extend(notes)
-    touching = ndimage.binary_dilation(near_bone, structure=ball(1.01 * max(ws), ws))
-    labels, bits = _drop_labels(
-        labels, grid.up(touching), lambda region: hu[region].max() >= cfg.bone_cortex_hu
+    zone = ndimage.binary_dilation(
+        a.near_bone, structure=ball(1.01 * max(grid.work_spacing), grid.work_spacing)
     )
-    if bits:
+    boxes = ndimage.find_objects(labels)
+    touching: dict[int, bool] = {}
+    fragments, stubs = [], []
+    for label, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        kji = np.argwhere(labels[box] == label) + np.array([s.start for s in box])
+        touches = bool(zone[grid.cell_of(kji)].any())
+        if touches and hu[tuple(kji.T)].max() >= cfg.bone_cortex_hu:
+            fragments.append(label)
+        elif _edge_stub(box, len(kji), hu.shape[0], spacing, cfg):
+            stubs.append(label)
+        else:
+            touching[label] = touches
+    if fragments:
         warnings.append(
-            f"{bits} cortex-dense fragment(s) against bone (>= {cfg.bone_cortex_hu:g} HU) "
+            f"{len(fragments)} cortex-dense fragment(s) against bone (>= {cfg.bone_cortex_hu:g} HU) "
             "taken as bone, not reported"
         )
+    if stubs:
+        warnings.append(
+            f"{len(stubs)} small dense piece(s) cut by the first or last slice not reported "
+            f"(< {cfg.edge_fragment_mm3:g} mm3: a rib or bone cut by the scan cannot be told from calcium)"
+        )
+    if fragments or stubs:
+        touching = _renumber(labels, boxes, set(fragments + stubs), touching)
+    return labels, touching
+
+
+def _edge_stub(
+    box: tuple[slice, ...], n_voxels: int, n_slices: int, spacing: tuple[float, float, float], cfg
+) -> bool:
+    """A small clump in the first or last slice: a bone the scan cuts (a rib, the end of a
+    process) leaves a stub too short to be judged as bone, with no cortex around it. Not on
+    a stack of a few slices, where everything lies at an edge."""
+    at_edge = n_slices > _MIN_SLICES_FOR_EDGES and (box[0].start == 0 or box[0].stop == n_slices)
+    return at_edge and n_voxels * float(np.prod(spacing)) < cfg.edge_fragment_mm3
+
+
+def _renumber(labels: np.ndarray, boxes: list, dropped: set[int], values: dict[int, bool]) -> dict[int, bool]:
+    """Remove the `dropped` labels in place and number the rest 1..n in the same order
+    (no full-size copy); returns `values` under the new numbers.
+
+    In order, each label becomes a number no larger than itself and than any label after
+    it, so a voxel is never mistaken for one of a later label."""
+    renumbered: dict[int, bool] = {}
+    new = 0
+    for label, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        view = labels[box]
+        mask = view == label
+        if label in dropped:
+            view[mask] = 0
+            continue
+        new += 1
+        view[mask] = new
+        renumbered[new] = values[label]
+    return renumbered
+
+
+def _mass_factor(volume: CTVolume, cfg: SegmentationConfig, warnings: list[str]) -> float | None:
+    """The calibration factor (mg per mm3 and HU), when it applies to this scan's kVp."""
     factor = cfg.mass_calibration_mg_per_mm3_hu
     if factor is not None and volume.kvp is not None and abs(volume.kvp - 120) > 5:
         warnings.append(
             f"mass not reported: the calibration factor is for 120 kVp, this scan is {volume.kvp:g} kVp"
         )
-        factor = None
-    deposits = measure_deposits(
-        volume,
-        labels,
-        edges=edges,
-        normalise_agatston=cfg.agatston_normalise_to_3mm,
-        mass_factor=factor,
-        lobe_prominence_mm=cfg.lobe_prominence_mm,
-    )
-    for d in deposits:
-        (i0, j0, k0), (i1, j1, k1) = d.bbox_ijk
-        kji = np.argwhere(labels[k0:k1, j0:j1, i0:i1] == d.label) + np.array([k0, j0, i0])
-        d.touches_bone = bool(touching[grid.cell_of(kji)].any())
-    log.info(
-        "%s: %d deposits (threshold %.0f HU, noise %.0f HU, work grid %s)",
-        volume.stack_label,
-        len(deposits),
-        contrast.threshold_hu,
-        sigma,
-        grid.factors,
-    )
-    return Segmentation(
-        volume=volume,
-        deposits=deposits,
-        labels=labels,
-        masks={"body": body, "bone": bone, "lungs": lungs, "metal": metal, "blood_pool": contrast.pool},
-        grid=grid,
-        threshold_hu=contrast.threshold_hu,
-        noise_sigma_hu=sigma,
-        contrast_enhanced=contrast.enhanced,
-        warnings=warnings,
-    )
-
-
-def _drop_labels(labels: np.ndarray, touching: np.ndarray, condition) -> tuple[np.ndarray, int]:
-    """Remove the labels that reach `touching` and whose region meets `condition`."""
-    hit = np.unique(labels[touching & (labels > 0)])
-    boxes = ndimage.find_objects(labels) if len(hit) else []
-    hit = [h for h in hit if condition(_region(labels, boxes[h - 1], h))]
-    if len(hit) == 0:
-        return labels, 0
-    keep = np.setdiff1d(np.arange(1, labels.max() + 1), hit)
-    lut = np.zeros(labels.max() + 1, np.int32)
-    lut[keep] = np.arange(1, len(keep) + 1)
-    return lut[labels], len(hit)
-
-
-def _region(labels: np.ndarray, box: tuple[slice, ...], label: int) -> tuple[np.ndarray, ...]:
-    """Full-volume index of one label's voxels (from its bounding box)."""
-    kji = np.argwhere(labels[box] == label) + [s.start for s in box]
-    return tuple(kji.T)
+        return None
+    return factor
 
 
 def _metal_note(

@@ -9,67 +9,120 @@ of noise cross 130 HU, while calcium stands far above its surroundings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
 from pipeline.config import SegmentationConfig
+from pipeline.segment.grid import WorkGrid
 from pipeline.segment.masks import Spacing
 
-_CLUMP = np.ones((3, 3, 3), bool)  # 26-connected: a snowball's lobes touch at corners too
+_CLUMP = np.ones((3, 3, 3), bool)
 _AIR_LIKE_HU = -200.0  # air, lung and their partial-volume edges; fat (-100) is tissue
+
+
+@dataclass(frozen=True)
+class Speck:
+    """One 26-connected clump of dense voxels: its bounding box and its mask within it."""
+
+    box: tuple[slice, slice, slice]
+    mask: np.ndarray
+    first: tuple[int, int, int]  # its first voxel in scan order (numbers the clumps)
+
+    @property
+    def n_voxels(self) -> int:
+        return int(np.count_nonzero(self.mask))
 
 
 def find_candidates(
     hu: np.ndarray,
+    grid: WorkGrid,
     search: np.ndarray,
     threshold: float,
     spacing: Spacing,
     cfg: SegmentationConfig,
     sigma: float,
 ) -> tuple[np.ndarray, list[str]]:
-    """Label map (int32, 1..n) of the kept candidates, and notes on what was dropped."""
-    dense = search & (hu >= threshold)
-    labels, n = ndimage.label(dense, structure=_CLUMP)
-    if n == 0:
-        return labels, []
+    """Label map (1..n, in the smallest unsigned type that holds n) of the kept candidates
+    at or above `threshold` inside `search` (a working-grid mask), and notes on what was
+    dropped.
+
+    On a noisy scan there are tens of thousands of specks, and a full-resolution label map
+    of them would cost more than the scan itself; they are found coarse to fine instead
+    (see `specks`) and each is judged on its own crop.
+    """
+    dense, occupied = grid.dense_within(hu, threshold, search)
     voxel = float(np.prod(spacing))
-    counts = np.bincount(labels.ravel(), minlength=n + 1)
-    big = np.flatnonzero((counts >= cfg.min_voxels) & (counts * voxel >= cfg.min_volume_mm3))
-    big = big[big > 0]
-    kept, faint = [], 0
-    boxes = ndimage.find_objects(labels)
-    for i in big:
-        if _significant(labels, hu, boxes[i - 1], int(i), sigma, cfg.significance_sigma):
-            kept.append(int(i))
-        else:
-            faint += 1
-    out = np.zeros(labels.shape, np.int32)
-    for new, old in enumerate(kept, start=1):
-        box = boxes[old - 1]
-        region = labels[box] == old
-        out[box][ndimage.binary_fill_holes(region)] = new
+    big = [
+        s
+        for s in specks(dense, grid, occupied)
+        if s.n_voxels >= cfg.min_voxels and s.n_voxels * voxel >= cfg.min_volume_mm3
+    ]
+    kept = [s for s in big if _significant(s, hu, dense, sigma, cfg.significance_sigma)]
+    del dense
+    out = np.zeros(hu.shape, label_type(len(kept)))
+    for label, speck in enumerate(kept, start=1):
+        out[speck.box][ndimage.binary_fill_holes(speck.mask)] = label
     notes = []
-    if faint:
+    if len(big) > len(kept):
         notes.append(
-            f"{faint} dense speck(s) not reported: peak within {cfg.significance_sigma:g} noise sigma "
-            f"({sigma:.0f} HU) of the surrounding tissue"
+            f"{len(big) - len(kept)} dense speck(s) not reported: peak within {cfg.significance_sigma:g} "
+            f"noise sigma ({sigma:.0f} HU) of the surrounding tissue"
         )
     return out, notes
 
 
-def _significant(
-    labels: np.ndarray,
-    hu: np.ndarray,
-    box: tuple[slice, ...],
-    label: int,
-    sigma: float,
-    k: float,
-) -> bool:
-    """Peak above the tissue around it by k noise sigma."""
-    grown = tuple(slice(max(0, s.start - 3), s.stop + 3) for s in box)
-    region = labels[grown] == label
+def specks(dense: np.ndarray, grid: WorkGrid, occupied: np.ndarray) -> list[Speck]:
+    """The 26-connected components of `dense` (a snowball's lobes touch at corners too), in
+    the order of their first voxel, as full-resolution labelling would number them.
+
+    Voxels that touch at full resolution lie in the same or touching working cells, so each
+    component lies within one connected group of `occupied` cells (cells holding a dense
+    voxel); only each group's box is labelled at full resolution.
+    """
+    groups, _ = ndimage.label(occupied, structure=_CLUMP)
+    found: list[Speck] = []
+    for g, cells in enumerate(ndimage.find_objects(groups), start=1):
+        if cells is not None:
+            box = grid.full_box(cells)
+            found.extend(_group_specks(dense[box] & grid.up(groups[cells] == g, box), box))
+    found.sort(key=lambda s: s.first)
+    return found
+
+
+def _group_specks(crop: np.ndarray, box: tuple[slice, slice, slice]) -> list[Speck]:
+    labels, _ = ndimage.label(crop, structure=_CLUMP)
+    origin = np.array([s.start for s in box])
+    out = []
+    for label, sub in enumerate(ndimage.find_objects(labels), start=1):
+        mask = labels[sub] == label
+        corner = origin + [s.start for s in sub]
+        first = corner + np.array(np.unravel_index(int(np.argmax(mask)), mask.shape))
+        out.append(
+            Speck(tuple(slice(c, c + n) for c, n in zip(corner, mask.shape, strict=True)), mask, tuple(first))
+        )
+    return out
+
+
+def label_type(n: int) -> type[np.unsignedinteger]:
+    """The smallest unsigned type for labels 0..n: a label map of a 600-slice scan is
+    150 MiB as uint8, 600 MiB as int32."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if n <= np.iinfo(dtype).max:
+            return dtype
+    return np.uint64
+
+
+def _significant(speck: Speck, hu: np.ndarray, dense: np.ndarray, sigma: float, k: float) -> bool:
+    """Peak above the tissue around it by k noise sigma (any dense voxel is not tissue)."""
+    grown = tuple(slice(max(0, s.start - 3), s.stop + 3) for s in speck.box)
+    region = np.zeros(hu[grown].shape, bool)
+    region[
+        tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(speck.box, grown, strict=True))
+    ] = speck.mask
     values = hu[grown]
-    background = local_background(values, region, labels[grown] == 0)
+    background = local_background(values, region, ~dense[grown])
     return float(values[region].max()) - background >= k * sigma
 
 

@@ -41,36 +41,76 @@ class WorkGrid:
     def work_spacing(self) -> tuple[float, float, float]:
         return tuple(s * f for s, f in zip(self.spacing, self.factors, strict=True))  # type: ignore[return-value]
 
-    def mean(self, hu: np.ndarray) -> np.ndarray:
-        """Block means (float32); partial blocks at the far edges are padded by replication."""
-        if self.is_identity:
-            return hu.astype(np.float32, copy=False)
-        blocks = self._blocks(hu)
-        return blocks.mean(axis=(1, 3, 5), dtype=np.float32)
+    def reduce(self, hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Block means (float32) and block maxima (hu's type) of the volume.
 
-    def maximum(self, values: np.ndarray) -> np.ndarray:
+        One working slice at a time, so that no full-resolution temporary is made (a
+        512 x 512 x 600 scan is 300 MiB as int16, 1.2 GiB as float64). Partial blocks at the
+        far edges average the voxels they have.
+        """
         if self.is_identity:
-            return values
-        return self._blocks(values).max(axis=(1, 3, 5))
+            return hu.astype(np.float32), hu
+        mean = np.empty(self.work_shape, np.float32)
+        peak = np.empty(self.work_shape, hu.dtype)
+        starts_y, starts_x = (
+            np.arange(0, n, f) for n, f in zip(self.shape[1:], self.factors[1:], strict=True)
+        )
+        count_yx = np.outer(np.diff([*starts_y, self.shape[1]]), np.diff([*starts_x, self.shape[2]]))
+        fz = self.factors[0]
+        for k in range(self.work_shape[0]):
+            slab = hu[k * fz : (k + 1) * fz]
+            total = slab.sum(axis=0, dtype=np.float32)
+            total = np.add.reduceat(np.add.reduceat(total, starts_y, axis=0), starts_x, axis=1)
+            mean[k] = total / (count_yx * len(slab))
+            top = slab.max(axis=0)
+            peak[k] = np.maximum.reduceat(np.maximum.reduceat(top, starts_y, axis=0), starts_x, axis=1)
+        return mean, peak
 
-    def up(self, mask: np.ndarray) -> np.ndarray:
-        """A work-grid mask on the full-resolution grid (each cell repeated)."""
+    def dense_within(
+        self, hu: np.ndarray, threshold: float, region: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Full-resolution voxels at or above `threshold` inside the working-grid mask
+        `region`, and the working cells that hold any of them.
+
+        Built one working slice at a time: the same as `(hu >= threshold) & up(region)`
+        without the two full-resolution temporaries.
+        """
         if self.is_identity:
-            return mask
+            dense = hu >= threshold
+            dense &= region
+            return dense, dense
+        dense = np.empty(self.shape, bool)
+        occupied = np.empty(self.work_shape, bool)
+        fz, fy, fx = self.factors
+        ny, nx = self.shape[1:]
+        starts_y, starts_x = np.arange(0, ny, fy), np.arange(0, nx, fx)
+        for k in range(self.work_shape[0]):
+            slab = dense[k * fz : (k + 1) * fz]
+            np.greater_equal(hu[k * fz : (k + 1) * fz], threshold, out=slab)
+            slab &= np.repeat(np.repeat(region[k], fy, axis=0), fx, axis=1)[:ny, :nx]
+            seen = slab.any(axis=0)
+            occupied[k] = np.logical_or.reduceat(
+                np.logical_or.reduceat(seen, starts_y, axis=0), starts_x, axis=1
+            )
+        return dense, occupied
+
+    def full_box(self, cells: tuple[slice, ...]) -> tuple[slice, slice, slice]:
+        """The full-resolution voxels of a box of working cells."""
+        return tuple(  # type: ignore[return-value]
+            slice(c.start * f, min(c.stop * f, n))
+            for c, f, n in zip(cells, self.factors, self.shape, strict=True)
+        )
+
+    def up(self, mask: np.ndarray, box: tuple[slice, ...] | None = None) -> np.ndarray:
+        """A work-grid mask on the full-resolution grid (each cell repeated); with `box`,
+        `mask` holds the cells of that full-resolution box (see `full_box`)."""
+        box = box or tuple(slice(0, n) for n in self.shape)
         out = mask
         for axis, f in enumerate(self.factors):
             if f > 1:
                 out = np.repeat(out, f, axis=axis)
-        return out[: self.shape[0], : self.shape[1], : self.shape[2]]
+        return out[tuple(slice(0, s.stop - s.start) for s in box)]
 
     def cell_of(self, kji: np.ndarray) -> tuple[np.ndarray, ...]:
         """Work-grid indices of full-resolution (k, j, i) indices, as an index tuple."""
         return tuple(kji[:, a] // f for a, f in enumerate(self.factors))
-
-    def _blocks(self, a: np.ndarray) -> np.ndarray:
-        wz, wy, wx = self.work_shape
-        fz, fy, fx = self.factors
-        pad = [(0, w * f - n) for w, f, n in zip(self.work_shape, self.factors, a.shape, strict=True)]
-        if any(p[1] for p in pad):
-            a = np.pad(a, pad, mode="edge")
-        return a.reshape(wz, fz, wy, fy, wx, fx)
