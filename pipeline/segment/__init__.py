@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 __all__ = ["segment_ct"]
 
 _MIN_SLICES_FOR_EDGES = 10
+# a piece of cortex the skeleton missed lies along the bone; a calcific mass as dense as
+# cortex (tumoral calcinosis at a joint) only touches it: a few % of its voxels are by it
+_FRAGMENT_ALONG_BONE = 0.1
 
 
 @dataclass
@@ -150,8 +153,8 @@ def _deposit_labels(
     cfg: SegmentationConfig,
     warnings: list[str],
 ) -> tuple[np.ndarray, dict[int, bool]]:
-    """The candidates' label map, without cortex-dense fragments against bone (bone the
-    skeleton mask missed) and small stubs cut by the scan's ends, and whether each kept
+    """The candidates' label map, without cortex-dense fragments lying along bone (bone
+    the skeleton mask missed) and small stubs cut by the scan's ends, and whether each kept
     label touches bone."""
     a = anatomy
     search = a.body & ~a.near_bone & ~a.streaks & ~a.contrast.pool
@@ -167,8 +170,9 @@ def _deposit_labels(
         if box is None:
             continue
         kji = np.argwhere(labels[box] == label) + np.array([s.start for s in box])
-        touches = bool(zone[grid.cell_of(kji)].any())
-        if touches and hu[tuple(kji.T)].max() >= cfg.bone_cortex_hu:
+        along = float(zone[grid.cell_of(kji)].mean())
+        touches = along > 0
+        if along >= _FRAGMENT_ALONG_BONE and hu[tuple(kji.T)].max() >= cfg.bone_cortex_hu:
             fragments.append(label)
         elif _edge_stub(box, len(kji), hu.shape[0], spacing, cfg):
             stubs.append(label)
