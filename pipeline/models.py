@@ -367,6 +367,9 @@ class Segmentation:
     noise_sigma_hu: float
     contrast_enhanced: bool
     warnings: list[str] = field(default_factory=list)
+    # block-mean HU on `grid`'s working grid (float32), computed once by the segmentation
+    # and read again by site mapping; None: not kept (grid.reduce(volume.hu) gives it)
+    mean_hu: np.ndarray | None = None
 
 
 @dataclass

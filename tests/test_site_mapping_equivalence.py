@@ -18,7 +18,6 @@ from scipy import ndimage
 
 from pipeline.anatomy import local
 from pipeline.anatomy.landmarks import IN_PLANE, _x_gap, fill_holes_in_plane, split_trunk
-from pipeline.anatomy.space import _block_mean
 from pipeline.models import CTVolume, Segmentation
 from pipeline.segment.grid import WorkGrid
 from tests.deposits import deposit_from_voxels
@@ -40,34 +39,6 @@ def test_fill_holes_in_plane_is_binary_fill_holes_slice_by_slice(seed: int):
     mask[4, 0:4, 0:4] = False  # open to the edge: not a hole
     expected = ndimage.binary_fill_holes(mask, structure=IN_PLANE)
     np.testing.assert_array_equal(fill_holes_in_plane(mask), expected)
-
-
-def _block_mean_reference(a: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
-    """The former implementation: one sum of strided views over the whole array."""
-    shape = tuple(-(-n // k) for n, k in zip(a.shape, f, strict=True))
-    acc = np.zeros(shape, np.float32)
-    for o in itertools.product(*(range(k) for k in f)):
-        v = a[o[0] :: f[0], o[1] :: f[1], o[2] :: f[2]]
-        if v.shape != shape:
-            v = np.pad(v, [(0, s - n) for s, n in zip(shape, v.shape, strict=True)], mode="edge")
-        acc += v
-    return acc / float(np.prod(f))
-
-
-@pytest.mark.parametrize("dtype", [np.int16, np.float32])
-def test_block_means_in_chunks_are_the_whole_array_sums_to_the_bit(dtype):
-    rng = np.random.default_rng(1)
-    for _ in range(40):
-        f = tuple(int(v) for v in rng.integers(1, 5, 3))
-        shape = tuple(int(max(k, v)) for k, v in zip(f, rng.integers(1, 30, 3), strict=True))
-        a = (rng.normal(0, 600, shape) if dtype is np.float32 else rng.integers(-1024, 3000, shape)).astype(
-            dtype
-        )
-        expected = _block_mean_reference(a, f)
-        for chunk in (1, 2, 3, 8):
-            got = _block_mean(a, f, chunk)
-            assert got.dtype == expected.dtype
-            np.testing.assert_array_equal(got, expected)
 
 
 def _split_trunk_reference(

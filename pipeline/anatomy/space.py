@@ -3,7 +3,7 @@
 Landmarks (trunk outline, spine, lungs, skull, femoral and humeral heads, limbs) need no
 more than about 3 mm cells; reading them on a grid that coarse keeps the mapping of a
 whole-body study within a few seconds. The grid is built from the segmentation's working
-grid masks (block "any"/"mostly" reductions) and from block means of the CT.
+grid masks (block "any"/"mostly" reductions) and block means.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.models import Segmentation
+from pipeline.segment.grid import WorkGrid
 
 TARGET_MM = 3.0  # cell size aimed at, in-plane and along the slices
 
@@ -87,7 +88,7 @@ def coarse_grid(seg: Segmentation) -> Coarse:
     shape = tuple(-(-n // f) for n, f in zip(g.work_shape, extra, strict=True))
     spacing = tuple(s * f for s, f in zip(ws, extra, strict=True))
     space = Space(np.asarray(seg.volume.affine, float), total, shape, spacing)  # type: ignore[arg-type]
-    hu = seg.volume.hu
+    work_hu = seg.mean_hu if seg.mean_hu is not None else g.reduce(seg.volume.hu)[0]
 
     def mostly(name: str) -> np.ndarray:  # the block's centre cell stands for the block
         m = seg.masks[name][tuple(slice(k // 2, None, k) for k in extra)]
@@ -96,37 +97,11 @@ def coarse_grid(seg: Segmentation) -> Coarse:
     def anyof(name: str) -> np.ndarray:
         return _block_any(seg.masks[name], extra)
 
-    mean_hu = _block_mean(hu, total)[: shape[0], : shape[1], : shape[2]]
+    # means of the working grid's block means: the CT is not read again
+    mean_hu = WorkGrid(work_hu.shape, extra, ws).reduce(work_hu)[0] if extra != (1, 1, 1) else work_hu
     return Coarse(
         space, mean_hu, mostly("body"), mostly("bone"), mostly("lungs"), anyof("metal"), anyof("blood_pool")
     )
-
-
-def _block_mean(a: np.ndarray, f: tuple[int, ...], chunk_blocks: int = 8) -> np.ndarray:
-    """Block means as a sum of strided views (much faster than a 6-D reshape); partial
-    blocks at the far edges repeat their last row. Summed a few block-slices at a time, so
-    the views and the sum stay in the CPU cache (twice as fast on a 512x512x400 CT); each
-    block is summed in the same order either way, so the means are the same to the bit."""
-    n_blocks = -(-a.shape[0] // f[0])
-    starts = list(range(0, n_blocks, chunk_blocks))
-    if len(starts) > 1 and n_blocks - starts[-1] < 2:  # a partial last block is padded with
-        starts.pop()  # rows of the block before it: both stay in one chunk
-    mean = np.empty((n_blocks, *(-(-n // k) for n, k in zip(a.shape[1:], f[1:], strict=True))), np.float32)
-    for b0, b1 in itertools.pairwise([*starts, n_blocks]):
-        mean[b0:b1] = _block_sum(a[b0 * f[0] : b1 * f[0]], f)
-    mean /= float(np.prod(f))
-    return mean
-
-
-def _block_sum(a: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
-    shape = tuple(-(-n // k) for n, k in zip(a.shape, f, strict=True))
-    acc = np.zeros(shape, np.float32)
-    for o in itertools.product(*(range(k) for k in f)):
-        v = a[o[0] :: f[0], o[1] :: f[1], o[2] :: f[2]]
-        if v.shape != shape:
-            v = np.pad(v, [(0, s - n) for s, n in zip(shape, v.shape, strict=True)], mode="edge")
-        acc += v
-    return acc
 
 
 def _block_any(a: np.ndarray, f: tuple[int, ...]) -> np.ndarray:

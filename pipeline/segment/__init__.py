@@ -49,6 +49,7 @@ class _Anatomy:
     lungs: np.ndarray
     contrast: ContrastFinding
     sigma: float  # image noise (HU) at full resolution
+    mean_hu: np.ndarray  # block means of the CT on the working grid
 
 
 def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = None) -> Segmentation:
@@ -69,7 +70,7 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
     with stage("masks"):
         anatomy = _anatomy(volume, grid, cfg, threshold, warnings)
     with stage("segmentation"):
-        labels, touching = _deposit_labels(hu, grid, anatomy, spacing, cfg, warnings)
+        labels, boxes, touching = _deposit_labels(hu, grid, anatomy, spacing, cfg, warnings)
     with stage("measures"):
         deposits = measure_deposits(
             volume,
@@ -78,6 +79,7 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
             normalise_agatston=cfg.agatston_normalise_to_3mm,
             mass_factor=_mass_factor(volume, cfg, warnings),
             lobe_prominence_mm=cfg.lobe_prominence_mm,
+            boxes=boxes,
         )
     for d in deposits:
         d.touches_bone = touching[d.label]
@@ -105,6 +107,7 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
         noise_sigma_hu=anatomy.sigma,
         contrast_enhanced=anatomy.contrast.enhanced,
         warnings=warnings,
+        mean_hu=anatomy.mean_hu,
     )
 
 
@@ -137,7 +140,7 @@ def _anatomy(
     bone = skeleton_mask(pieces, hu_w, peaks_w, body & ~metal & ~contrast.pool, ws, cfg, sigma_w)
     near_bone = ndimage.binary_dilation(bone, structure=rim)
     lungs = lung_mask(hu_w, body, ws, cfg)
-    return _Anatomy(body, metal, streaks, bone, near_bone, lungs, contrast, sigma)
+    return _Anatomy(body, metal, streaks, bone, near_bone, lungs, contrast, sigma, hu_w)
 
 
 def _bone_rim(ws: tuple[float, float, float], cfg: SegmentationConfig) -> np.ndarray:
@@ -152,10 +155,10 @@ def _deposit_labels(
     spacing: tuple[float, float, float],
     cfg: SegmentationConfig,
     warnings: list[str],
-) -> tuple[np.ndarray, dict[int, bool]]:
+) -> tuple[np.ndarray, list[tuple[slice, ...]], dict[int, bool]]:
     """The candidates' label map, without cortex-dense fragments lying along bone (bone
-    the skeleton mask missed) and small stubs cut by the scan's ends, and whether each kept
-    label touches bone."""
+    the skeleton mask missed) and small stubs cut by the scan's ends; the bounding box of
+    each kept label (in label order, for the measurements); whether each touches bone."""
     a = anatomy
     search = a.body & ~a.near_bone & ~a.streaks & ~a.contrast.pool
     labels, notes = find_candidates(hu, grid, search, a.contrast.threshold_hu, spacing, cfg, a.sigma)
@@ -188,9 +191,11 @@ def _deposit_labels(
             f"{len(stubs)} small dense piece(s) cut by the first or last slice not reported "
             f"(< {cfg.edge_fragment_mm3:g} mm3: a rib or bone cut by the scan cannot be told from calcium)"
         )
-    if fragments or stubs:
-        touching = _renumber(labels, boxes, set(fragments + stubs), touching)
-    return labels, touching
+    dropped = set(fragments + stubs)
+    if dropped:
+        touching = _renumber(labels, boxes, dropped, touching)
+    kept = [box for label, box in enumerate(boxes, start=1) if box is not None and label not in dropped]
+    return labels, kept, touching
 
 
 def _edge_stub(

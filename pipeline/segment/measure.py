@@ -88,13 +88,15 @@ def measure_deposits(
     normalise_agatston: bool,
     mass_factor: float | None,
     lobe_prominence_mm: float,
+    boxes: list[tuple[slice, ...]] | None = None,
 ) -> list[Deposit]:
-    """One Deposit per label of `labels` (1..n), in label order."""
+    """One Deposit per label of `labels` (1..n), in label order; `boxes`: each label's
+    bounding box when the caller has them (else a pass over the whole label map finds them)."""
     pixel_area, slice_gap, row_step = grid_steps(volume)
     col_step = pixel_area / row_step
     spacing_zyx = (slice_gap, row_step, col_step)
     deposits = []
-    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+    for label, box in enumerate(ndimage.find_objects(labels) if boxes is None else boxes, start=1):
         if box is None:
             continue
         mask = labels[box] == label
