@@ -19,8 +19,11 @@ from pipeline.anatomy.radiograph import map_radiograph_sites
 from pipeline.batch import failpoints
 from pipeline.clinical import ClinicalContext
 from pipeline.config import Config
-from pipeline.errors import CalcscanError
+from pipeline.errors import CalcscanError, LoadError
+from pipeline.file_accounting import account_files
 from pipeline.load import load_stack
+from pipeline.load.pixels import plain_message
+from pipeline.load.radiograph import calibration_of
 from pipeline.models import (
     CTVolume,
     Deposit,
@@ -48,15 +51,14 @@ def analyse_study(
     clinical: ClinicalContext | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> StudyResult:
-    """`label_map`: the user's anatomy labels for this study (else a DICOM SEG in the study,
-    else the heuristics alone); `clinical`: its clinical context for the pattern ranking;
+    """`label_map`: the user's anatomy labels for this study (NIfTI or DICOM SEG; else the
+    heuristics alone); `clinical`: its clinical context for the pattern ranking;
     `progress(done, total, what)`: told before each stack, for the batch engine's progress bars."""
     started = time.perf_counter()
     stacks = [(series, stack) for series in study.series for stack in series.stacks]
     outcomes: list[SeriesOutcome] = []
     segmentations: list[Segmentation] = []
     findings: list[RadiographFindings] = []
-    seg_files = [st.instances[0].path for st in study.stacks if st.modality == "SEG" and st.instances]
     for done, (series, stack) in enumerate(stacks):
         if progress is not None:
             progress(done, len(stacks), stack.label)
@@ -65,11 +67,12 @@ def analyse_study(
         if isinstance(found, RadiographFindings):
             findings.append(found)
         elif found is not None:
-            _map_sites(found, config, label_map, seg_files)
+            _map_sites(found, config, label_map)
             segmentations.append(found)
     deposits = number_deposits([d for s in segmentations for d in s.deposits])
     number_radiograph_deposits(findings, first=len(deposits) + 1)
-    warnings = [w for s in segmentations for w in s.warnings] + [w for f in findings for w in f.warnings]
+    warnings = list(study.warnings)
+    warnings += [w for s in segmentations for w in s.warnings] + [w for f in findings for w in f.warnings]
     if clinical is not None:
         warnings.append(f"clinical context used for the pattern ranking ({clinical.source})")
     result = StudyResult(
@@ -77,31 +80,37 @@ def analyse_study(
     )
     result.comparisons = compare_with_ct(result)
     result.patterns = evaluate_patterns(result, config, clinical) if result.analysed else []
+    result.used_files, result.unused_files = account_files(result)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _map_sites(seg: Segmentation, config: Config, label_map: Path | None, seg_files: list[Path]) -> None:
+def _map_sites(seg: Segmentation, config: Config, label_map: Path | None) -> None:
     """Region, side and tissue of each deposit; the heuristics place every deposit even
     when no label map can be used."""
     try:
         with stage("site_mapping"):
-            labels = _anatomy_labels(seg, label_map, seg_files)
+            labels = _anatomy_labels(seg, label_map)
             seg.warnings.extend(map_sites(seg, config.anatomy, labels))
     except Exception as exc:  # a site-mapping bug must not lose the measured deposits
         log.debug("site mapping failed:\n%s", traceback.format_exc())
-        seg.warnings.append(f"site mapping failed ({type(exc).__name__}: {exc}); sites left unknown")
+        seg.warnings.append(f"site mapping failed (internal error: {plain_message(exc)}); sites left unknown")
 
 
-def _anatomy_labels(seg: Segmentation, label_map: Path | None, seg_files: list[Path]) -> AnatomyLabels | None:
-    """The user's label map, else the first DICOM SEG of the study that fits this CT."""
-    loaders = [(str(label_map), lambda: load_label_map(label_map, seg.volume))] if label_map else []
-    loaders += [(f"DICOM SEG {p.name}", lambda p=p: label_map_from_seg(p, seg.volume)) for p in seg_files]
-    for name, load in loaders:
-        try:
-            return load()
-        except LabelMapError as exc:
-            seg.warnings.append(f"anatomy labels {name} not used: {exc}")
+def _anatomy_labels(seg: Segmentation, label_map: Path | None) -> AnatomyLabels | None:
+    """The user's label map (a NIfTI, or a DICOM SEG of organ labels), else None.
+
+    SEG objects that arrive inside a study are never used on their own: another tool's SEG
+    may hold a lesion, not organs, and a malformed one must not change the analysis; they
+    are listed as not analysed like any other non-image object."""
+    if label_map is None:
+        return None
+    try:
+        if label_map.name.lower().endswith((".nii", ".nii.gz")):
+            return load_label_map(label_map, seg.volume)
+        return label_map_from_seg(label_map, seg.volume)
+    except LabelMapError as exc:
+        seg.warnings.append(f"anatomy labels {label_map} not used: {exc}")
     return None
 
 
@@ -137,9 +146,12 @@ def _analyse_stack(
         reason=stack.reason,
         warnings=list(stack.warnings),
     )
+    started = time.perf_counter()
+    if stack.failure:
+        outcome.input_problem = True
+        return _failed(outcome, stack.failure, started), None
     if stack.kind == "other":
         return outcome, None
-    started = time.perf_counter()
     try:
         failpoints.trigger(stack.series_uid, ("raise",))
         with stage("load"):
@@ -149,15 +161,18 @@ def _analyse_stack(
             outcome.warnings.extend(f"{p.path.name}: {p.reason}" for p in image.file_problems)
             found: Segmentation | RadiographFindings = segment_ct(image, config)
         else:
+            outcome.calibration = calibration_of(image)
             outcome.warnings.extend(w for w in image.warnings if w not in outcome.warnings)
             with stage("radiograph"):
                 found = find_opacities(image, config.radiograph)
                 map_radiograph_sites(found)
     except CalcscanError as exc:
+        outcome.input_problem = isinstance(exc, LoadError)
         return _failed(outcome, str(exc), started), None
     except Exception as exc:  # a bug in a stage must not take the study down
         log.debug("stack %s failed:\n%s", stack.label, traceback.format_exc())
-        return _failed(outcome, f"{type(exc).__name__}: {exc}", started), None
+        reason = f"internal error while analysing this series: {plain_message(exc)}"
+        return _failed(outcome, reason, started), None
     outcome.status, outcome.reason = "analyzed", None
     outcome.seconds = time.perf_counter() - started
     return outcome, found

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pipeline.config import Config, load_config, parse_override
-from pipeline.errors import UsageError
+from pipeline.output_path import check_output_folder
 
 if TYPE_CHECKING:
     from pipeline.report.study_outputs import OutputOptions
@@ -25,7 +25,8 @@ SHARED_OPTIONS = [
     click.option(
         "--deidentify",
         is_flag=True,
-        help="No patient name, ID, birth date or accession number in any output: the patient ID "
+        help="Apply the DICOM PS3.15 Basic Confidentiality Profile to every output, keeping UIDs "
+        "and study dates (Retain UIDs, Retain Longitudinal Full Dates options): the patient ID "
         "becomes a keyed pseudonym (key from CALCSCAN_PSEUDONYM_KEY, else random per run).",
     ),
     click.option(
@@ -69,8 +70,6 @@ def read_shared(out: Path, opts: dict[str, Any]) -> Analysis:
     """Check everything the shared options name before any output is written: a bad config,
     rules file, output path or store target is a usage error (exit 2, nothing written)."""
     config = load_config(opts["config_path"], dict(parse_override(o) for o in opts["overrides"]))
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"output {out} exists and is not a folder")
     from pipeline.report.deidentify import Deidentifier
     from pipeline.report.patterns import load_rules
     from pipeline.report.study_outputs import OutputOptions
@@ -80,7 +79,9 @@ def read_shared(out: Path, opts: dict[str, Any]) -> Analysis:
         dicom=not opts["no_dicom"],
         deidentifier=Deidentifier.from_environment() if opts["deidentify"] else None,
     )
-    return Analysis(config, outputs, _store_targets(opts["store_to"]))
+    store_to = _store_targets(opts["store_to"])
+    check_output_folder(out)  # last: the only check that touches the file system
+    return Analysis(config, outputs, store_to)
 
 
 def _store_targets(texts: tuple[str, ...]) -> tuple:

@@ -11,7 +11,9 @@ from pipeline.config import defaults_yaml, load_config, parse_override
 
 
 @click.command("config")
-@click.option("--defaults", is_flag=True, help="The built-in defaults as commented YAML.")
+@click.option(
+    "--defaults", is_flag=True, help="The built-in defaults as commented YAML, with each key's range."
+)
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file."
 )

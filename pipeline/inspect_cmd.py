@@ -48,13 +48,13 @@ def _print_tables(found: Discovery, console: Console) -> None:
     n_stacks = sum(len(s.stacks) for s in found.studies)
     console.print(
         f"[bold]{found.n_files}[/] files: [bold]{len(found.studies)}[/] studies, "
-        f"{n_stacks} series/stacks, {len(found.skipped)} files not used"
+        f"{n_stacks} series/stacks, {len(found.all_skipped)} files not used"
     )
     for study in found.studies:
         _print_study(study, console)
-    if found.skipped:
-        console.print(f"\n[bold]Files not used[/] ({len(found.skipped)})")
-        for s in found.skipped:
+    if found.all_skipped:
+        console.print(f"\n[bold]Files not used[/] ({len(found.all_skipped)})")
+        for s in found.all_skipped:
             console.print(f"  {escape(_relative(s.path, found.roots))}: {escape(s.reason)}")
     for warning in found.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")

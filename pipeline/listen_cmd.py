@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli_options import SHARED_OPTIONS, read_shared, with_options
+from pipeline.output_path import check_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def listen(
 ) -> None:
     """Receive studies over DICOM (C-STORE SCP) and analyse each one once it is complete."""
     shared = read_shared(out, opts)
+    if incoming is not None:
+        check_output_folder(incoming)
     from pipeline.batch.job import BatchOptions
     from pipeline.batch.lock import output_lock
     from pipeline.pacs.receiver import StudyReceiver

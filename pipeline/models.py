@@ -56,6 +56,14 @@ class FrameHeader:
     temporal_index: int | None = None  # tells acquisitions at one position apart
     stack_id: str | None = None
     frame_type: tuple[str, ...] = ()
+    geometry_problem: str | None = None  # why its position/orientation/spacing is unusable
+    rescale_problem: str | None = None  # why its stored values cannot be rescaled
+    repairs: tuple[str, ...] = ()  # values calcscan fixed, each a warning
+
+    @property
+    def problem(self) -> str | None:
+        """Why this frame cannot be a slice of a CT volume, else None."""
+        return self.geometry_problem or self.rescale_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,10 @@ class InstanceHeader:
     # every value that identifies the patient (name and its parts, IDs, birth date, accession
     # number): what --deidentify must keep out of every output
     patient_identifiers: tuple[str, ...] = ()
+    derived_ids: tuple[str, ...] = ()  # identifiers calcscan derived (pipeline.dicom.identity)
+    problem: str | None = None  # why the file's pixels cannot be used at all, else None
+    patient_key: str = ""  # PatientID, else PatientName: tells patients under one study apart
+    notes: tuple[str, ...] = ()  # header values repaired or assumed, each a warning
 
     @property
     def is_multiframe(self) -> bool:
@@ -167,6 +179,11 @@ class Stack:
     slices: list[SliceRef]
     plan: StackPlan | None = None  # CT stacks with geometry
     warnings: list[str] = field(default_factory=list)
+    # images meant for analysis that cannot be analysed (no usable slice, no geometry):
+    # the stack is "failed" with this reason rather than skipped
+    failure: str | None = None
+    # (file, reason) of images of this stack's series left out of it (bad slices)
+    dropped: list[SkippedFile] = field(default_factory=list)
 
     @property
     def instances(self) -> list[InstanceHeader]:
@@ -204,10 +221,24 @@ class Study:
     description: str | None
     series: list[Series]
     patient_identifiers: frozenset[str] = frozenset()  # see InstanceHeader.patient_identifiers
+    # image files of this study that cannot be used at all (damaged, inconsistent), with why
+    rejected: list[SkippedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about the study as a whole
+    derived_ids: tuple[str, ...] = ()  # identifiers calcscan derived (pipeline.dicom.identity)
+    # "-patient2"...: a study UID shared by several patients is split, each part its own folder
+    output_suffix: str = ""
 
     @property
     def stacks(self) -> list[Stack]:
         return [st for se in self.series for st in se.stacks]
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file of the study, used or not, in a stable order."""
+        found = [i.path for st in self.stacks for i in st.instances]
+        found += [d.path for st in self.stacks for d in st.dropped]
+        found += [r.path for r in self.rejected]
+        return sorted(set(found), key=str)
 
 
 @dataclass
@@ -219,6 +250,15 @@ class Discovery:
     skipped: list[SkippedFile]
     n_files: int
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def all_skipped(self) -> list[SkippedFile]:
+        """Files not used, whether or not they belong to a study (rejected and dropped images)."""
+        found = list(self.skipped)
+        for study in self.studies:
+            found += study.rejected
+            found += [d for st in study.stacks for d in st.dropped]
+        return found
 
 
 @dataclass
@@ -310,6 +350,8 @@ class Radiograph:
     inverted: bool  # MONOCHROME1 input, inverted so that dense is bright
     bits_stored: int | None
     warnings: list[str] = field(default_factory=list)
+    # why `pixel_spacing_mm` is what it is (which DICOM PS3.3 rule chose it), for the report
+    spacing_note: str = ""
 
     @property
     def spacing_known(self) -> bool:
@@ -444,6 +486,10 @@ class SeriesOutcome:
     reason: str | None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # failed because of the input (unusable images), not because a stage of calcscan broke
+    input_problem: bool = False
+    # radiographs: the pixel spacing used and why (pipeline.load.radiograph.calibration_of)
+    calibration: dict[str, object] | None = None
 
 
 @dataclass
@@ -470,6 +516,8 @@ class StudyResult:
     patterns: list[PatternResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    used_files: list[Path] = field(default_factory=list)  # files whose images were analysed
+    unused_files: list[SkippedFile] = field(default_factory=list)  # the study's other files, with why
 
     @property
     def analysed(self) -> bool:

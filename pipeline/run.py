@@ -32,6 +32,7 @@ from pipeline.batch.record import SUMMARY_COLUMNS, StudyRecord
 from pipeline.batch.resume import completed, fingerprint, matching_record, records_in
 from pipeline.config import Config
 from pipeline.discover import discover
+from pipeline.file_accounting import top_reasons
 from pipeline.models import Discovery
 from pipeline.report.deidentify import scrub
 from pipeline.report.html_index import write_index_html
@@ -42,6 +43,7 @@ from pipeline.study_inputs import StudyInputs
 log = logging.getLogger(__name__)
 
 _SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+NOTHING_TO_ANALYSE = 3
 
 
 class Interrupted(BaseException):
@@ -92,6 +94,8 @@ def _run(
         if batch.summary_table:
             show.summary(ordered, (finished - started).total_seconds())
     code = _exit_code(ordered, interrupted, batch)
+    if code == NOTHING_TO_ANALYSE:
+        _say_nothing_to_analyse(found, ordered)
     run = _run_json(inputs, config, found, ordered, started, finished, code, batch, len(jobs) - len(kept))
     if interrupted:
         run["interrupted"] = {
@@ -205,11 +209,31 @@ def _store(record: StudyRecord, out: Path, targets: tuple, previous: dict[str, A
 
 
 def _exit_code(records: list[StudyRecord], interrupted: str | None, batch: BatchOptions) -> int:
+    """The contract's exit code: 3 when nothing could be analysed because no input is a
+    usable image (nothing found, or every study's images unusable); a study that failed for
+    any other reason (a crash, a timeout) or a PACS that failed is 1."""
     if interrupted:
         return _SIGNAL_EXIT[interrupted]
-    failed = any(r.status == "failed" for r in records)
+    failed = [r for r in records if r.status == "failed"]
     store_failed = any(s.get("error") for r in records for s in r.stored)
-    return 1 if failed or store_failed or batch.source_problems else 0
+    if batch.source_problems or store_failed or any(not r.inputs_unusable for r in failed):
+        return 1
+    if not any(r.status == "analyzed" for r in records):
+        return NOTHING_TO_ANALYSE
+    return 1 if failed else 0
+
+
+def _say_nothing_to_analyse(found: Discovery, records: list[StudyRecord]) -> None:
+    """Exit code 3 deserves a sentence even under -q: what was found and why none of it."""
+    reasons = [s.reason for s in found.skipped] + [f["reason"] for r in records for f in r.unused_files]
+    if not found.n_files:
+        log.error("nothing to analyse: no files under %s", ", ".join(map(str, found.roots)))
+        return
+    log.error(
+        "nothing to analyse: %d file(s) found, none usable (%s); each file and its reason is in run.json",
+        found.n_files,
+        top_reasons(reasons) or "no CT or radiograph images",
+    )
 
 
 def _write_run_files(
@@ -288,7 +312,9 @@ def _run_json(
             "store_to": [str(t) for t in batch.store_to],
             "n_kept": sum(r.resumed for r in records),
         },
+        "n_files_used": sum(r.n_files_used or 0 for r in records),
         "studies": [r.run_entry() for r in records],
-        "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in found.skipped],
+        "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in found.skipped]
+        + [{**f, "study": r.key} for r in records for f in r.unused_files],
         "warnings": list(found.warnings) + list(batch.source_problems),
     }

@@ -10,6 +10,7 @@ import click
 
 from pipeline.cli_options import SHARED_OPTIONS, Analysis, read_shared, with_options
 from pipeline.errors import UsageError
+from pipeline.output_path import check_output_folder
 
 BATCH_OPTIONS = [  # scheduling: workers, resume, Dask
     click.option(
@@ -57,7 +58,8 @@ SOURCE_OPTIONS = [  # studies from a PACS over DICOMweb
 @click.option(
     "--anatomy",
     type=click.Path(path_type=Path),
-    help="Organ label map (TotalSegmentator NIfTI) of a single study, or a folder of <StudyUID>.nii.gz.",
+    help="Organ label map of a single study (TotalSegmentator NIfTI, or a DICOM SEG of organs), "
+    "or a folder of <StudyUID>.nii.gz.",
 )
 @click.option(
     "--clinical",
@@ -121,6 +123,8 @@ def _pull(out: Path, opts: dict) -> tuple[list[Path], list[str]]:
         return [], []
     from pipeline.pacs.dicomweb_source import parse_query, pull_studies
 
+    if opts["cache"] is not None:
+        check_output_folder(opts["cache"])
     cache = opts["cache"] or out / "dicomweb-cache"
     pulled = pull_studies(opts["dicomweb"], cache, opts["study_uids"], parse_query(opts["queries"]))
     for problem in pulled.problems:

@@ -76,7 +76,7 @@ def test_bad_studies_are_reported_with_reasons_and_the_good_ones_complete(faulty
     assert len(by_uid) == len(GOOD) + 4
     expected = {
         "corrupt": "no slice of the stack could be decoded",
-        "raise": "InjectedFailure",
+        "raise": "internal error while analysing this series: failpoint",
         "crash": "killed by SIGKILL",
         "hang": "stopped after 30 s (--study-timeout)",
     }

@@ -64,10 +64,20 @@ def label_map_from_seg(seg_path_or_dataset, volume: CTVolume) -> AnatomyLabels:
         where = f"DICOM SEG {ds}"
         try:
             ds = pydicom.dcmread(str(ds))
-        except Exception as exc:
-            raise LabelMapError(f"{where}: cannot be read ({exc})") from None
+        except Exception:
+            raise LabelMapError(f"{where}: cannot be read as DICOM") from None
     if getattr(ds, "Modality", None) != "SEG" or "SegmentSequence" not in ds:
         raise LabelMapError(f"{where}: not a segmentation (Modality SEG with a SegmentSequence)")
+    try:
+        return _seg_labels(ds, volume, where)
+    except LabelMapError:
+        raise
+    except Exception:  # another tool's malformed SEG: never a reason to lose the analysis
+        why = "malformed segmentation (its segments or frames cannot be read)"
+        raise LabelMapError(f"{where}: {why}") from None
+
+
+def _seg_labels(ds, volume: CTVolume, where: str) -> AnatomyLabels:
     names = {int(s.SegmentNumber): _segment_name(s) for s in ds.SegmentSequence}
     frames = ds.pixel_array.reshape(-1, int(ds.Rows), int(ds.Columns))
     out = np.zeros(volume.hu.shape, np.int32)

@@ -32,7 +32,7 @@ class StudyJob:
 
     @property
     def key(self) -> str:
-        return study_key(self.study.uid)
+        return study_key(self.study.uid) + self.study.output_suffix
 
 
 @dataclass(frozen=True)

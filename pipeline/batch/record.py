@@ -57,6 +57,13 @@ class StudyRecord:
     fingerprint: str | None = None  # of the inputs and settings the outputs came from (see resume.py)
     resumed: bool = False  # outputs of an earlier run, kept by --resume
     stored: list[dict[str, Any]] = field(default_factory=list)  # --store-to outcomes
+    # files: how many were used (None: unknown, the worker was lost), the others with why
+    n_files_used: int | None = None
+    unused_files: list[dict[str, str]] = field(default_factory=list)
+    source_folders: list[str] = field(default_factory=list)
+    # failed because none of its images can be used (not because calcscan broke): with no
+    # other study analysed, the run has nothing to analyse (exit code 3)
+    inputs_unusable: bool = False
 
     def run_entry(self) -> dict[str, Any]:
         """The study's entry in run.json's `studies`."""
@@ -68,6 +75,9 @@ class StudyRecord:
             "seconds": self.seconds,
             "n_deposits": self.n_deposits,
             "report": self.report,
+            "n_files_used": self.n_files_used,
+            "n_files_not_used": len(self.unused_files),
+            "source_folders": list(self.source_folders),
             **self.overview,
         }
         if self.resumed:
@@ -88,7 +98,8 @@ class StudyRecord:
 
 
 def failed_record(study: Study, key: str, reason: str, seconds: float) -> StudyRecord:
-    """A study with no outputs: the reason says why (a crash, a timeout, a lost worker)."""
+    """A study with no outputs: the reason says why (a crash, a timeout, a lost worker).
+    None of its files was used."""
     row = summary_row(
         study_key=key,
         study_instance_uid=study.uid,
@@ -97,7 +108,11 @@ def failed_record(study: Study, key: str, reason: str, seconds: float) -> StudyR
         status="failed",
         reason=reason,
     )
-    return StudyRecord(key, study.uid, "failed", reason, round(seconds, 3), summary_row=row)
+    record = StudyRecord(key, study.uid, "failed", reason, round(seconds, 3), summary_row=row)
+    record.n_files_used = 0
+    record.unused_files = [{"path": str(p), "reason": f"its study failed: {reason}"} for p in study.files]
+    record.source_folders = sorted({str(p.parent) for p in study.files})
+    return record
 
 
 def read_record(folder: Path) -> StudyRecord | None:

@@ -54,7 +54,7 @@ def matching_record(out: Path, key: str, expected: str) -> StudyRecord | None:
 def completed(out: Path, study: Study, expected: str) -> StudyRecord | None:
     """The record of the study's complete outputs, when they were made from the same inputs
     and settings and the study did not fail; else None (the study is analysed again)."""
-    record = matching_record(out, study_key(study.uid), expected)
+    record = matching_record(out, study_key(study.uid) + study.output_suffix, expected)
     if record is None or record.status == "failed":
         return None
     record.resumed = True

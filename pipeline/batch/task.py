@@ -18,6 +18,8 @@ from pipeline.analyse import analyse_study
 from pipeline.batch import failpoints
 from pipeline.batch.job import StudyJob
 from pipeline.batch.record import RECORD_FILE, StudyRecord, failed_record, summary_row
+from pipeline.file_accounting import source_folders, top_reasons
+from pipeline.load.pixels import plain_message
 from pipeline.models import StudyResult
 from pipeline.report.deidentify import scrub
 from pipeline.report.json_report import study_report
@@ -57,7 +59,8 @@ def process_study(job: StudyJob, progress: Progress = _quiet) -> StudyRecord:
     except Exception as exc:  # the study's own code path failed outside any stack
         log.error("study %s failed: %s: %s", key, type(exc).__name__, exc)
         log.debug("%s", traceback.format_exc())
-        return failed_record(study, key, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+        reason = f"internal error while analysing or writing this study: {plain_message(exc)}"
+        return failed_record(study, key, reason, time.perf_counter() - started)
     log.info("%s: %s, %d deposits, %.1f s", key, record.status, record.n_deposits, result.seconds)
     return record
 
@@ -84,6 +87,8 @@ def _record(job: StudyJob, result: StudyResult, summary: dict[str, Any]) -> Stud
     key = job.key
     status, reason = _status(result)
     overview = _overview(key, result, summary, job.options)
+    failed = [s for s in result.series if s.status == "failed"]
+    inputs_unusable = status == "failed" and all(s.input_problem for s in failed)
     return StudyRecord(
         key=key,
         study_uid=result.study.uid,
@@ -95,6 +100,10 @@ def _record(job: StudyJob, result: StudyResult, summary: dict[str, Any]) -> Stud
         summary_row=_summary_row(key, result, summary, overview, status, reason),
         overview=overview,
         fingerprint=job.fingerprint,
+        n_files_used=len(result.used_files),
+        unused_files=[{"path": str(f.path), "reason": f.reason} for f in result.unused_files],
+        source_folders=source_folders(result.study.files),
+        inputs_unusable=inputs_unusable,
     )
 
 
@@ -129,6 +138,10 @@ def _status(result: StudyResult) -> tuple[str, str | None]:
     failed = [s for s in result.series if s.status == "failed"]
     if failed:
         return "failed", "; ".join(f"{s.stack.label}: {s.reason}" for s in failed)
+    rejected = result.study.rejected
+    if not result.analysed and rejected:
+        why = top_reasons([r.reason for r in rejected])
+        return "failed", f"none of its {len(rejected)} image file(s) could be used: {why}"
     if not result.analysed:
         reasons = {s.reason for s in result.series if s.reason}
         return "skipped", "; ".join(sorted(reasons)) or "no series to analyse"

@@ -17,49 +17,91 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from pipeline.dicom.values import integer, number, positive_pair, strings, text, vector
+from pipeline.dicom.checks import (
+    PixelDataInfo,
+    PixelModule,
+    check_geometry,
+    pixel_module_problem,
+    rescale_problem,
+    stored_range,
+)
+from pipeline.dicom.confidentiality_profile import profile_identifiers
+from pipeline.dicom.identity import resolve_identifiers
+from pipeline.dicom.values import integer, number, present, raw_text, strings, text, vector
 from pipeline.models import FrameHeader, InstanceHeader
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
 OWN_MANUFACTURER = "calcscan"  # Manufacturer of the SEG and SR calcscan writes
 DEFLATED = "1.2.840.10008.1.2.1.99"
 _PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
-_PLACEMENT_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 _PIXEL_VRS = {b"OB", b"OW", b"OF", b"OD", b"OV", b"UN"}
 
 
 class HeaderProblem(Exception):
-    """A file that cannot be used, with the reason to report."""
+    """A file that cannot be used, with the reason to report.
+
+    `dataset` is the header when it could be read before the damage was found (cut pixel
+    data), so that the file can still be counted with its study."""
+
+    def __init__(self, reason: str, dataset: Dataset | None = None) -> None:
+        super().__init__(reason)
+        self.dataset = dataset
 
 
-def read_header(path: Path) -> tuple[Dataset, bool]:
+def read_header(path: Path) -> tuple[Dataset, PixelDataInfo]:
     """Read the header of `path` (never its pixels) and check the pixel data is complete.
 
-    Returns the dataset and whether it holds pixel data. Raises HeaderProblem with a
-    specific reason for anything that is not a usable DICOM file.
+    Returns the dataset and what its pixel data element says (present, length). Raises
+    HeaderProblem with a specific reason for anything that is not a usable DICOM file.
     """
     _check_regular_file(path)
     try:
         with open(path, "rb") as fp:
-            head = fp.read(132)
+            head = fp.read(348)
             has_preamble = head[128:132] == b"DICM"
             if not has_preamble and not _looks_like_raw_dataset(head):
-                raise HeaderProblem("not DICOM: no 'DICM' marker and no DICOM data elements at the start")
+                raise HeaderProblem(_not_dicom(path, head))
             fp.seek(0)
             ds = _parse(fp, force=not has_preamble)
             _check_meta_complete(ds, has_preamble, os.fstat(fp.fileno()).st_size)
             cut = _element_cut_short(ds)
             if cut:
-                raise HeaderProblem(f"truncated: the file ends inside element {cut}")
+                raise HeaderProblem(f"truncated: the file ends inside element {cut}", ds)
             if _transfer_syntax(ds) == DEFLATED:
-                ds, has_pixels = _reread_deflated(path)
+                ds, pixels = _reread_deflated(path)
             else:
-                has_pixels = _check_pixel_data(fp, ds)
+                try:
+                    pixels = _check_pixel_data(fp, ds)
+                except HeaderProblem as exc:
+                    raise HeaderProblem(str(exc), ds) from None
     except OSError as exc:
         raise HeaderProblem(f"unreadable: {exc.strerror or exc}") from None
     if not sop_class_of(ds) and "SOPInstanceUID" not in ds:
         raise HeaderProblem("not DICOM: no SOP Class or SOP Instance UID in the header")
-    return ds, has_pixels
+    return ds, pixels
+
+
+_KNOWN_FORMATS = (  # (magic bytes at the start, what the file is and what to do)
+    (b"\x1f\x8b", "a gzip-compressed file, not DICOM: unpack it first"),
+    (b"PK\x03\x04", "a zip archive, not DICOM: unpack it first"),
+    (b"\x89PNG", "a PNG picture, not DICOM"),
+    (b"\xff\xd8\xff", "a JPEG picture, not DICOM"),
+    (b"%PDF", "a PDF document, not DICOM"),
+)
+
+
+def _not_dicom(path: Path, head: bytes) -> str:
+    """Why a file is not DICOM, naming the format when it is a common one."""
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")) or head[344:348] in (b"n+1\x00", b"ni1\x00"):
+        return (
+            "a NIfTI image, not DICOM: calcscan analyses DICOM CT series and radiographs "
+            "(a TotalSegmentator label map is given with --anatomy)"
+        )
+    for magic, what in _KNOWN_FORMATS:
+        if head.startswith(magic):
+            return what
+    return "not DICOM: no 'DICM' marker and no DICOM data elements at the start"
 
 
 def sop_class_of(ds: Dataset) -> str:
@@ -71,29 +113,52 @@ def sop_class_of(ds: Dataset) -> str:
     return str(uid or "")
 
 
-def instance_header(path: Path, ds: Dataset, has_pixels: bool) -> InstanceHeader:
-    """The summary discovery keeps of one file (attributes it groups, sorts and shows by)."""
+def instance_header(path: Path, ds: Dataset, pixels: PixelDataInfo) -> InstanceHeader:
+    """The summary discovery keeps of one file (attributes it groups, sorts and shows by).
+
+    Missing identifiers are derived (pipeline.dicom.identity); the pixel module is checked
+    against the pixel data (`problem` says why the file cannot be used, `notes` what was
+    repaired). Any other surprise in a malformed header becomes a HeaderProblem."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # values are converted lazily; odd ones warn
-        missing = [k for k in _PLACEMENT_UIDS if not text(ds, k)]
-        if missing:
-            raise HeaderProblem(f"missing {', '.join(missing)}: the file cannot be placed in a study")
-        return _instance_header(path, ds, has_pixels)
+        try:
+            ids, derived = resolve_identifiers(path, ds)
+            inst = _instance_header(path, ds, pixels, ids, derived)
+        except HeaderProblem:
+            raise
+        except Exception as exc:
+            raise HeaderProblem(f"header values cannot be interpreted ({_plain(exc)})") from None
+    return inst
 
 
-def _instance_header(path: Path, ds: Dataset, has_pixels: bool) -> InstanceHeader:
+def _plain(exc: Exception) -> str:
+    """An unexpected parsing failure as words, without Python's class names."""
+    if isinstance(exc, RecursionError):
+        return "sequences nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "a value too large to hold in memory"
+    if isinstance(exc, UnicodeError):
+        return "text in an unknown or invalid character set"
+    return "a malformed or out-of-range value"
+
+
+def _instance_header(
+    path: Path, ds: Dataset, pixels: PixelDataInfo, ids: dict[str, str], derived: tuple[str, ...]
+) -> InstanceHeader:
+    frames = frame_headers(ds)
+    problem, notes = _image_checks(ds, pixels, frames)
     return InstanceHeader(
         path=path,
-        sop_class_uid=str(ds.get("SOPClassUID", "")),
-        sop_instance_uid=str(ds.SOPInstanceUID),
+        sop_class_uid=str(ds.get("SOPClassUID", "") or sop_class_of(ds)),
+        sop_instance_uid=ids["SOPInstanceUID"],
         transfer_syntax_uid=_transfer_syntax(ds),
         modality=text(ds, "Modality") or "",
         patient_id=text(ds, "PatientID"),
-        study_uid=str(ds.StudyInstanceUID),
+        study_uid=ids["StudyInstanceUID"],
         study_date=text(ds, "StudyDate"),
         accession_number=text(ds, "AccessionNumber"),
         study_description=text(ds, "StudyDescription"),
-        series_uid=str(ds.SeriesInstanceUID),
+        series_uid=ids["SeriesInstanceUID"],
         series_number=integer(ds, "SeriesNumber"),
         series_description=text(ds, "SeriesDescription"),
         frame_of_reference_uid=text(ds, "FrameOfReferenceUID"),
@@ -104,15 +169,52 @@ def _instance_header(path: Path, ds: Dataset, has_pixels: bool) -> InstanceHeade
         columns=integer(ds, "Columns"),
         samples_per_pixel=integer(ds, "SamplesPerPixel") or 1,
         number_of_frames=max(integer(ds, "NumberOfFrames") or 1, 1),
-        has_pixel_data=has_pixels,
+        has_pixel_data=pixels.present,
         body_part_examined=text(ds, "BodyPartExamined"),
         view_position=text(ds, "ViewPosition"),
         laterality=text(ds, "ImageLaterality") or text(ds, "Laterality"),
         kvp=number(ds, "KVP"),
         contrast_agent=text(ds, "ContrastBolusAgent"),
-        frames=frame_headers(ds),
+        frames=frames,
         patient_identifiers=patient_identifiers(ds),
+        derived_ids=derived,
+        patient_key=text(ds, "PatientID") or text(ds, "PatientName") or "",
+        problem=problem,
+        notes=tuple(notes),
     )
+
+
+_CT_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _image_checks(
+    ds: Dataset, pixels: PixelDataInfo, frames: tuple[FrameHeader, ...]
+) -> tuple[str | None, list[str]]:
+    """Why an image's pixel module cannot be used (None if it can), and what was repaired.
+
+    Only images with pixel data are checked: other objects (SR, SEG...) are listed, not read."""
+    if not pixels.present:
+        return None, []
+    module = PixelModule(
+        rows=integer(ds, "Rows"),
+        columns=integer(ds, "Columns"),
+        frames=max(integer(ds, "NumberOfFrames") or 1, 1),
+        samples_per_pixel=integer(ds, "SamplesPerPixel") or 1,
+        bits_allocated=integer(ds, "BitsAllocated"),
+        bits_stored=integer(ds, "BitsStored"),
+        high_bit=integer(ds, "HighBit"),
+        pixel_representation=integer(ds, "PixelRepresentation"),
+        photometric=text(ds, "PhotometricInterpretation"),
+    )
+    problem, notes = pixel_module_problem(module, pixels)
+    if problem is None and len(frames) != module.frames and "PerFrameFunctionalGroupsSequence" in ds:
+        problem = f"NumberOfFrames {module.frames} but {len(frames)} per-frame functional group items"
+    is_ct = str(ds.get("SOPClassUID", "")).startswith(_CT_SOP_PREFIX)
+    if is_ct and not text(ds, "Modality"):
+        notes.append("no Modality in the header: taken as CT from its SOP Class")
+    if is_ct and not present(ds, "RescaleSlope") and "PerFrameFunctionalGroupsSequence" not in ds:
+        notes.append("no RescaleSlope/RescaleIntercept: stored values taken as Hounsfield units")
+    return problem, notes
 
 
 def is_own_output(ds: Dataset) -> bool:
@@ -121,7 +223,7 @@ def is_own_output(ds: Dataset) -> bool:
     return text(ds, "Manufacturer") == OWN_MANUFACTURER and text(ds, "Modality") in ("SEG", "SR")
 
 
-_IDENTIFYING = ("PatientID", "PatientBirthDate", "AccessionNumber", "OtherPatientIDs", "PatientBirthName")
+_IDENTIFYING = ("PatientID", "PatientBirthDate", "AccessionNumber", "OtherPatientIDs")
 
 
 def patient_identifiers(ds: Dataset) -> tuple[str, ...]:
@@ -131,12 +233,14 @@ def patient_identifiers(ds: Dataset) -> tuple[str, ...]:
     Single parts of the name are not included: a patient called Hip or Stone must not erase
     every hip and stone from the report."""
     found: list[str] = []
-    name = text(ds, "PatientName")
-    if name:
-        found += [name, " ".join(name.replace("^", " ").split())]
+    for keyword in ("PatientName", "PatientBirthName"):
+        name = text(ds, keyword)
+        if name:
+            found += [name, " ".join(name.replace("^", " ").split())]
     for keyword in _IDENTIFYING:
         found += [v.strip() for v in strings(ds, keyword) if v.strip()]
-    return tuple(dict.fromkeys(found))
+    # and every other value the PS3.15 basic profile removes (institution, station, ...)
+    return tuple(dict.fromkeys([*found, *profile_identifiers(ds)]))
 
 
 def frame_headers(ds: Dataset) -> tuple[FrameHeader, ...]:
@@ -146,26 +250,90 @@ def frame_headers(ds: Dataset) -> tuple[FrameHeader, ...]:
         return (_classic_frame(ds),)
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else Dataset()
-    return tuple(_functional_frame(i, item, shared) for i, item in enumerate(per_frame))
+    return tuple(_functional_frame(ds, i, item, shared) for i, item in enumerate(per_frame))
 
 
 def _classic_frame(ds: Dataset) -> FrameHeader:
-    slope, intercept = number(ds, "RescaleSlope"), number(ds, "RescaleIntercept")
-    return FrameHeader(
+    return _checked_frame(
+        ds,
         index=0,
-        position=vector(ds, "ImagePositionPatient", 3),
-        orientation=vector(ds, "ImageOrientationPatient", 6),
-        pixel_spacing=positive_pair(ds, "PixelSpacing"),
-        slice_thickness=number(ds, "SliceThickness"),
-        rescale_slope=1.0 if slope in (None, 0.0) else slope,
-        rescale_intercept=intercept or 0.0,
-        rescale_type=text(ds, "RescaleType"),
+        geometry=(ds, ds, ds),
+        transform=ds,
         temporal_index=integer(ds, "TemporalPositionIdentifier"),
+        stack_id=None,
         frame_type=strings(ds, "ImageType"),
     )
 
 
-def _functional_frame(index: int, item: Dataset, shared: Dataset) -> FrameHeader:
+def _checked_frame(
+    ds: Dataset,
+    *,
+    index: int,
+    geometry: tuple[Dataset | None, Dataset | None, Dataset | None],
+    transform: Dataset | None,
+    temporal_index: int | None,
+    stack_id: str | None,
+    frame_type: tuple[str, ...],
+) -> FrameHeader:
+    """One frame's values, checked: `problem` set when its geometry or rescale is unusable.
+
+    `geometry` holds the datasets with the position, the orientation and the pixel
+    measures (the file itself for a classic image, functional group items otherwise)."""
+    position_ds, orientation_ds, measures_ds = geometry
+    problems = [
+        _unparsed(position_ds, "ImagePositionPatient", 3),
+        _unparsed(orientation_ds, "ImageOrientationPatient", 6),
+        _unparsed(measures_ds, "PixelSpacing", 2),
+    ]
+    checked = check_geometry(
+        vector(position_ds, "ImagePositionPatient", 3),
+        vector(orientation_ds, "ImageOrientationPatient", 6),
+        vector(measures_ds, "PixelSpacing", 2),
+        number(measures_ds, "SliceThickness"),
+    )
+    slope, intercept, rescale_note = _rescale_values(transform)
+    is_ct = str(ds.get("SOPClassUID", "")).startswith(_CT_SOP_PREFIX)
+    bits = stored_range(integer(ds, "BitsStored"), integer(ds, "PixelRepresentation"))
+    problem = next((p for p in [*problems, checked.problem] if p), None)
+    bad_rescale = rescale_note or rescale_problem(slope, intercept, bits, hounsfield=is_ct)
+    spacing = checked.pixel_spacing
+    return FrameHeader(
+        index=index,
+        position=checked.position,  # type: ignore[arg-type]
+        orientation=checked.orientation,  # type: ignore[arg-type]
+        pixel_spacing=spacing if spacing and min(spacing) > 0 else None,  # type: ignore[arg-type]
+        slice_thickness=checked.slice_thickness,
+        rescale_slope=slope if bad_rescale is None and slope is not None else 1.0,
+        rescale_intercept=intercept if bad_rescale is None and intercept is not None else 0.0,
+        rescale_type=text(transform, "RescaleType") if transform is not None else None,
+        temporal_index=temporal_index,
+        stack_id=stack_id,
+        frame_type=frame_type,
+        geometry_problem=problem,
+        rescale_problem=bad_rescale,
+        repairs=checked.repairs,
+    )
+
+
+def _unparsed(ds: Dataset | None, keyword: str, n: int) -> str | None:
+    """A value that is present but is not `n` numbers: a problem, never taken as absent."""
+    if not present(ds, keyword) or vector(ds, keyword, n) is not None:
+        return None
+    return f"{keyword} '{raw_text(ds, keyword)}' is not {n} numbers"
+
+
+def _rescale_values(transform: Dataset | None) -> tuple[float | None, float | None, str | None]:
+    """(slope, intercept, problem): present values that do not parse are problems."""
+    values: list[float | None] = []
+    for keyword in ("RescaleSlope", "RescaleIntercept"):
+        value = number(transform, keyword)
+        if value is None and present(transform, keyword):
+            return None, None, f"{keyword} '{raw_text(transform, keyword)}' is not a number"
+        values.append(value)
+    return values[0], values[1], None
+
+
+def _functional_frame(root: Dataset, index: int, item: Dataset, shared: Dataset) -> FrameHeader:
     """One frame of an enhanced image: per-frame groups win over shared ones (PS3.3 C.7.6.16)."""
 
     def group(name: str) -> Dataset | None:
@@ -181,16 +349,11 @@ def _functional_frame(index: int, item: Dataset, shared: Dataset) -> FrameHeader
     transform = group("PixelValueTransformationSequence")
     content = group("FrameContentSequence")
     frame_type = group("CTImageFrameTypeSequence")
-    slope = number(transform, "RescaleSlope") if transform else None
-    return FrameHeader(
+    return _checked_frame(
+        root,
         index=index,
-        position=vector(position, "ImagePositionPatient", 3) if position else None,
-        orientation=vector(orientation, "ImageOrientationPatient", 6) if orientation else None,
-        pixel_spacing=positive_pair(measures, "PixelSpacing") if measures else None,
-        slice_thickness=number(measures, "SliceThickness") if measures else None,
-        rescale_slope=1.0 if slope in (None, 0.0) else slope,
-        rescale_intercept=(number(transform, "RescaleIntercept") or 0.0) if transform else 0.0,
-        rescale_type=text(transform, "RescaleType") if transform else None,
+        geometry=(position, orientation, measures),
+        transform=transform,
         temporal_index=integer(content, "TemporalPositionIndex") if content else None,
         stack_id=text(content, "StackID") if content else None,
         frame_type=strings(frame_type, "FrameType") if frame_type else (),
@@ -232,22 +395,30 @@ def _parse(fp: Any, force: bool) -> Dataset:
     except EOFError:
         raise HeaderProblem("truncated: the file ends inside the header") from None
     except Exception as exc:  # pydicom raises many kinds on malformed headers
-        raise HeaderProblem(f"malformed DICOM header: {type(exc).__name__}: {exc}") from None
+        raise HeaderProblem(f"malformed DICOM header ({_plain(exc)})") from None
 
 
 def _check_meta_complete(ds: Dataset, has_preamble: bool, size: int) -> None:
-    """The file meta group states its own length: a file shorter than that is cut."""
-    meta = getattr(ds, "file_meta", None)
-    group_length = meta.get("FileMetaInformationGroupLength") if meta is not None else None
-    if not has_preamble or group_length is None:
+    """A file whose dataset is empty after its file meta is cut short.
+
+    The meta group's own length (0002,0000) tells where the meta should end; it is only
+    believed when the dataset is indeed empty, because a damaged length in an otherwise
+    whole file (pydicom reads the meta by its elements, not by that length) is no reason
+    to lose the file."""
+    tags = list(ds.keys())
+    if not has_preamble or any(tag.group != 0x0002 for tag in tags):
         return
-    end = 132 + 12 + int(group_length)  # preamble, 'DICM', the group length element, the group
-    if size < end:
+    meta = getattr(ds, "file_meta", None)
+    try:
+        group_length = int(meta.get("FileMetaInformationGroupLength")) if meta is not None else None
+    except (TypeError, ValueError):
+        group_length = None
+    end = 132 + 12 + group_length if group_length is not None else None
+    if end is not None and size < end:
         raise HeaderProblem(
             f"truncated: the file ends inside its file meta information ({size} of {end} bytes)"
         )
-    if size == end:
-        raise HeaderProblem("truncated: the file ends after its file meta information (no dataset)")
+    raise HeaderProblem("truncated: the file ends after its file meta information (no dataset)")
 
 
 def _element_cut_short(ds: Dataset) -> str | None:
@@ -276,19 +447,19 @@ def _element_cut_short(ds: Dataset) -> str | None:
     return None
 
 
-def _reread_deflated(path: Path) -> tuple[Dataset, bool]:
+def _reread_deflated(path: Path) -> tuple[Dataset, PixelDataInfo]:
     """A deflated dataset is one zlib stream: read it whole to see its pixel data."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=True)
     except Exception as exc:
-        raise HeaderProblem(f"malformed deflated DICOM file: {type(exc).__name__}: {exc}") from None
-    has_pixels = any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
-    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-        if keyword in ds:
-            del ds[keyword]
-    return ds, has_pixels
+        raise HeaderProblem(f"malformed deflated DICOM file ({_plain(exc)})") from None
+    keywords = [k for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData") if k in ds]
+    length = len(ds[keywords[0]].value or b"") if keywords else None
+    for keyword in keywords:
+        del ds[keyword]
+    return ds, PixelDataInfo(present=bool(keywords), length=length)
 
 
 def _transfer_syntax(ds: Dataset) -> str | None:
@@ -297,23 +468,23 @@ def _transfer_syntax(ds: Dataset) -> str | None:
     return str(ts) if ts else None
 
 
-def _check_pixel_data(fp: Any, ds: Dataset) -> bool:
+def _check_pixel_data(fp: Any, ds: Dataset) -> PixelDataInfo:
     """With pydicom stopped before the pixel data, read its element header and check length.
 
-    Returns False when the file has no pixel data. Raises HeaderProblem when the pixel
-    data is cut short (a truncated copy or transfer): defined-length data must fit in the
-    file, encapsulated data must end with its sequence delimiter.
+    Says whether the file has pixel data and how long it is. Raises HeaderProblem when the
+    pixel data is cut short (a truncated copy or transfer): defined-length data must fit in
+    the file, encapsulated data must end with its sequence delimiter.
     """
     start = fp.tell()
     size = os.fstat(fp.fileno()).st_size
     header = fp.read(12)
     if len(header) < 8:
-        return False
+        return PixelDataInfo(present=False)
     little = getattr(ds, "original_encoding", (False, True))[1] is not False
     e = "<" if little else ">"
     group, elem = struct.unpack(e + "HH", header[:4])
     if (group, elem) not in _PIXEL_TAGS:
-        return False
+        return PixelDataInfo(present=False)
     # some writers use implicit VR whatever the transfer syntax says: look at the bytes
     if header[4:6] not in _PIXEL_VRS:
         (length,) = struct.unpack(e + "L", header[4:8])
@@ -322,23 +493,30 @@ def _check_pixel_data(fp: Any, ds: Dataset) -> bool:
         (length,) = struct.unpack(e + "L", header[8:12])
         value_start = start + 12
     if length == 0xFFFFFFFF:
-        _check_encapsulated(fp, value_start, size, e)
-    elif value_start + length > size:
+        fragments, compressed = _check_encapsulated(fp, value_start, size, e)
+        return PixelDataInfo(True, None, True, fragments, compressed)
+    if value_start + length > size:
         missing = value_start + length - size
         raise HeaderProblem(
             f"truncated: pixel data needs {length} bytes but the file ends {missing} bytes short"
         )
-    return True
+    return PixelDataInfo(present=True, length=length)
 
 
-def _check_encapsulated(fp: Any, offset: int, size: int, e: str) -> None:
-    """Walk the fragment items by their lengths; a whole file ends with a delimiter."""
+def _check_encapsulated(fp: Any, offset: int, size: int, e: str) -> tuple[int, int]:
+    """Walk the fragment items by their lengths; a whole file ends with a delimiter.
+
+    Returns (number of fragments after the basic offset table, their bytes in all)."""
+    items, compressed = 0, 0
     while offset + 8 <= size:
         fp.seek(offset)
         group, elem, length = struct.unpack(e + "HHL", fp.read(8))
         if (group, elem) == (0xFFFE, 0xE0DD):
-            return
+            return max(items - 1, 0), compressed
         if (group, elem) != (0xFFFE, 0xE000):
             raise HeaderProblem(f"malformed encapsulated pixel data at byte {offset}")
+        if items:
+            compressed += length
+        items += 1
         offset += 8 + length
     raise HeaderProblem("truncated: compressed pixel data ends before its last fragment")

@@ -69,3 +69,25 @@ def positive_pair(ds: Dataset | None, keyword: str) -> tuple[float, float] | Non
     if pair is None or min(pair) <= 0:
         return None
     return (pair[0], pair[1])
+
+
+def present(ds: Dataset | None, keyword: str) -> bool:
+    """The attribute is in the dataset with a non-empty value (whether or not it parses)."""
+    if ds is None or keyword not in ds:
+        return False
+    shown = raw_text(ds, keyword)
+    return bool(shown)
+
+
+def raw_text(ds: Dataset | None, keyword: str) -> str:
+    """The value as the file spells it, for messages about values that do not parse."""
+    if ds is None:
+        return ""
+    try:
+        elem = ds.get_item(keyword)
+    except Exception:
+        return ""
+    value = getattr(elem, "value", None)
+    if isinstance(value, bytes):
+        return value.decode("latin-1", "replace").strip(" \x00")[:64]
+    return "" if value is None else str(value).strip()[:64]

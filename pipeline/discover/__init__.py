@@ -6,11 +6,19 @@ that is not used is listed with its reason; nothing here raises on bad input.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import warnings as warnings_module
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pydicom
+
 from pipeline.config import Config, LoaderConfig
+from pipeline.dicom.checks import PixelDataInfo
 from pipeline.dicom.header import (
     MEDIA_STORAGE_DIRECTORY,
     HeaderProblem,
@@ -22,7 +30,7 @@ from pipeline.dicom.header import (
 from pipeline.discover.classify import needs_pixels
 from pipeline.discover.dicomdir import dicomdir_summary
 from pipeline.discover.group import group_studies
-from pipeline.discover.walk import iter_files, missing_roots
+from pipeline.discover.walk import FileWalk, missing_roots
 from pipeline.models import Discovery, InstanceHeader, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -31,41 +39,70 @@ __all__ = ["discover"]
 
 
 def discover(paths: Sequence[Path | str], config: Config | LoaderConfig | None = None) -> Discovery:
-    """Read the header of every file under `paths` and group them into studies."""
+    """Read the header of every file under `paths` and group them into studies.
+
+    Every entry found ends up either in a study (usable, or rejected with its reason) or in
+    `Discovery.skipped` with its reason; nothing raises on bad input."""
     cfg = _loader_config(config)
     roots = [Path(p) for p in paths]
     skipped: list[SkippedFile] = missing_roots(roots)
     warnings: list[str] = []
     instances: list[InstanceHeader] = []
-    n_files = 0
-    for path in iter_files(roots, cfg.follow_symlinks, skipped):
-        n_files += 1
+    walk = FileWalk(roots, cfg.follow_symlinks, skipped)
+    for path in walk:
         try:
-            ds, has_pixels = read_header(path)
-            if sop_class_of(ds) == MEDIA_STORAGE_DIRECTORY:
-                note, missing = dicomdir_summary(path, ds)
-                skipped.append(SkippedFile(path, note))
-                warnings.extend(missing)
-                continue
-            if is_own_output(ds):
-                skipped.append(SkippedFile(path, "calcscan's own SEG/SR of an earlier run: not an input"))
-                continue
-            inst = instance_header(path, ds, has_pixels)
-        except HeaderProblem as exc:
-            skipped.append(SkippedFile(path, str(exc)))
-            continue
-        if needs_pixels(inst) and not has_pixels:
-            skipped.append(
-                SkippedFile(
-                    path,
-                    f"{inst.modality or 'image'} file without pixel data (header only, or cut off before it)",
-                )
-            )
-            continue
-        instances.append(inst)
+            inst = _read_one(path, skipped, warnings)
+        except Exception:  # a header no check foresaw must not stop the batch
+            log.debug("%s: unexpected header failure", path, exc_info=True)
+            inst = None
+            skipped.append(SkippedFile(path, "header could not be interpreted (malformed DICOM)"))
+        if inst is not None:
+            instances.append(inst)
     instances = _drop_duplicate_instances(instances, skipped)
-    log.info("discovered %d DICOM instances in %d files", len(instances), n_files)
-    return Discovery(roots, group_studies(instances, cfg), skipped, n_files, warnings)
+    log.info("discovered %d DICOM instances in %d files", len(instances), walk.n_found)
+    return Discovery(roots, group_studies(instances, cfg), skipped, walk.n_found, warnings)
+
+
+def _read_one(path: Path, skipped: list[SkippedFile], warnings: list[str]) -> InstanceHeader | None:
+    """The file's header record (with `problem` set when its images cannot be used), or None
+    when it is listed in `skipped` as not a usable DICOM instance at all."""
+    try:
+        ds, pixels = read_header(path)
+    except HeaderProblem as exc:
+        return _rejected(path, exc, skipped)
+    if sop_class_of(ds) == MEDIA_STORAGE_DIRECTORY:
+        note, missing = dicomdir_summary(path, ds)
+        skipped.append(SkippedFile(path, note))
+        warnings.extend(missing)
+        return None
+    if is_own_output(ds):
+        skipped.append(SkippedFile(path, "calcscan's own SEG/SR of an earlier run: not an input"))
+        return None
+    try:
+        inst = instance_header(path, ds, pixels)
+    except HeaderProblem as exc:
+        skipped.append(SkippedFile(path, str(exc)))
+        return None
+    if not needs_pixels(inst):  # listed, never read: its pixel module does not matter
+        return replace(inst, problem=None) if inst.problem else inst
+    if not inst.has_pixel_data and inst.problem is None:
+        what = inst.modality or "image"
+        inst = replace(inst, problem=f"{what} file without pixel data (header only, or cut off before it)")
+    return inst
+
+
+def _rejected(path: Path, exc: HeaderProblem, skipped: list[SkippedFile]) -> InstanceHeader | None:
+    """A file whose header was read but whose data is damaged stays with its study (so a
+    study of only damaged images is a failed study, not a missing one)."""
+    if exc.dataset is not None:
+        try:
+            inst = instance_header(path, exc.dataset, PixelDataInfo(present=False))
+            if needs_pixels(inst):
+                return replace(inst, problem=str(exc))
+        except Exception:
+            log.debug("%s: header of a damaged file not usable", path, exc_info=True)
+    skipped.append(SkippedFile(path, str(exc)))
+    return None
 
 
 def _loader_config(config: Config | LoaderConfig | None) -> LoaderConfig:
@@ -77,14 +114,70 @@ def _loader_config(config: Config | LoaderConfig | None) -> LoaderConfig:
 def _drop_duplicate_instances(
     instances: list[InstanceHeader], skipped: list[SkippedFile]
 ) -> list[InstanceHeader]:
-    """The same SOP instance in two files (a copy) is used once."""
-    first: dict[str, InstanceHeader] = {}
+    """One SOP Instance UID, one image. Copies of it (the same bytes, or the same header and
+    pixel values in another encoding) are used once, a usable copy before a damaged one.
+    Files that share the UID but hold different images conflict: which one is the real
+    slice cannot be known, so none is used, and each is set aside with the reason."""
+    by_uid: dict[str, list[InstanceHeader]] = defaultdict(list)
     for inst in instances:
-        kept = first.setdefault(inst.sop_instance_uid, inst)
-        if kept is not inst:
-            skipped.append(
-                SkippedFile(
-                    inst.path, f"same SOP Instance UID as {kept.path} (another copy of that image): used once"
-                )
+        by_uid[inst.sop_instance_uid].append(inst)
+    kept: list[InstanceHeader] = []
+    for uid, group in by_uid.items():
+        group = sorted(group, key=lambda i: i.problem is not None)  # stable: usable first
+        usable = [i for i in group if i.problem is None]
+        if len({_content_key(i) for i in usable}) > 1 or (usable and _pixels_differ(usable)):
+            names = ", ".join(i.path.name for i in usable[:4])
+            reason = (
+                f"SOP Instance UID {uid} is used by {len(usable)} files with different images "
+                f"({names}): none of them is used"
             )
-    return list(first.values())
+            kept += [replace(i, problem=reason) for i in usable]
+            skipped += [SkippedFile(i.path, i.problem or reason) for i in group if i.problem]
+            continue
+        first = group[0]
+        kept.append(first)
+        for inst in group[1:]:
+            copy = f"same SOP Instance UID as {first.path} (another copy of that image): used once"
+            skipped.append(SkippedFile(inst.path, inst.problem or copy))
+    order = {id(i): n for n, i in enumerate(instances)}
+    return sorted(kept, key=lambda i: order.get(id(i), -1))
+
+
+def _content_key(inst: InstanceHeader) -> tuple:
+    """What two copies of one image must share: where it is and how its values map."""
+    frames = tuple(
+        (f.position, f.orientation, f.pixel_spacing, f.rescale_slope, f.rescale_intercept)
+        for f in inst.frames
+    )
+    return (inst.study_uid, inst.series_uid, inst.rows, inst.columns, inst.number_of_frames, frames)
+
+
+def _pixels_differ(group: list[InstanceHeader]) -> bool:
+    """Whether files claiming one SOP instance hold different pixel values (decoded, so that
+    a re-encoded copy is still a copy). Only files that share a UID get here: rare."""
+    if len(group) < 2:
+        return False
+    digests = {_file_digest(i.path) for i in group}
+    if len(digests) == 1:
+        return False
+    arrays = [_pixel_values(i.path) for i in group]
+    if any(a is None for a in arrays):
+        return True
+    return not all(np.array_equal(arrays[0], a) for a in arrays[1:])
+
+
+def _file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fp:
+        for block in iter(lambda: fp.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _pixel_values(path: Path) -> np.ndarray | None:
+    try:
+        with warnings_module.catch_warnings():
+            warnings_module.simplefilter("ignore")
+            return pydicom.dcmread(path, force=True).pixel_array
+    except Exception:
+        return None

@@ -82,13 +82,21 @@ def radiograph_problem(inst: InstanceHeader) -> str | None:
     return None
 
 
-def ct_problem(inst: InstanceHeader, n_slices: int, min_slices: int) -> str | None:
-    """Why a CT stack is not a volume to analyse, or None if it is."""
+def ct_kind_problem(inst: InstanceHeader) -> str | None:
+    """Why a CT image is not a slice of a volume at all (a scout, a colour map), or None."""
     kinds = set(inst.image_type) | {t for f in inst.frames for t in f.frame_type}
     if "LOCALIZER" in kinds:
         return "CT localizer (scout/topogram): a projection, not a volume"
     if inst.samples_per_pixel != 1:
         return "colour CT image (a derived map), not Hounsfield units"
+    return None
+
+
+def ct_problem(inst: InstanceHeader, n_slices: int, min_slices: int) -> str | None:
+    """Why a CT stack is not a volume to analyse, or None if it is."""
+    kind = ct_kind_problem(inst)
+    if kind:
+        return kind
     if n_slices < min_slices:
         return f"only {n_slices} CT slice(s); a volume needs at least {min_slices} (loader.min_ct_slices)"
     return None

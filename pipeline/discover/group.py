@@ -8,39 +8,73 @@ acquisitions, or a gap too long to interpolate.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.config import LoaderConfig
+from pipeline.dicom.identity import derived_note
 from pipeline.discover.classify import (
+    ct_kind_problem,
     ct_problem,
     is_ct_image,
     is_radiograph_candidate,
     other_reason,
     radiograph_problem,
 )
+from pipeline.file_accounting import top_reasons
 from pipeline.geometry import plan_stack, split_runs, split_same_positions
-from pipeline.models import InstanceHeader, Series, SliceRef, Stack, Study
+from pipeline.models import InstanceHeader, Series, SkippedFile, SliceRef, Stack, Study
+
+log = logging.getLogger(__name__)
 
 
 def group_studies(instances: list[InstanceHeader], cfg: LoaderConfig) -> list[Study]:
     by_study: dict[str, list[InstanceHeader]] = defaultdict(list)
     for inst in instances:
         by_study[inst.study_uid].append(inst)
-    studies = [_study(members, cfg) for members in by_study.values()]
-    return sorted(studies, key=lambda s: (s.patient_id or "", s.date or "", s.uid))
+    studies = [study for members in by_study.values() for study in _by_patient(members, cfg)]
+    return sorted(studies, key=lambda s: (s.patient_id or "", s.date or "", s.uid, s.output_suffix))
+
+
+def _by_patient(members: list[InstanceHeader], cfg: LoaderConfig) -> list[Study]:
+    """One study per patient: images of different patients under one StudyInstanceUID (a
+    mislabelled export, a merge gone wrong) are never analysed as one patient's study.
+    Images without PatientID or name join the largest part."""
+    parts: dict[str, list[InstanceHeader]] = defaultdict(list)
+    for inst in members:
+        parts[inst.patient_key].append(inst)
+    unknown = parts.pop("", [])
+    if len(parts) < 2:
+        return [_study(members, cfg)]
+    ordered = sorted(parts.values(), key=lambda p: (-len(p), min(str(i.path) for i in p)))
+    ordered[0].extend(unknown)
+    studies = []
+    for n, part in enumerate(ordered, start=1):
+        study = _study(part, cfg)
+        study.output_suffix = "" if n == 1 else f"-patient{n}"
+        study.warnings.insert(
+            0,
+            f"this StudyInstanceUID holds images of {len(ordered)} different patients (PatientID or "
+            f"PatientName differ): split by patient, each part analysed on its own; this is part "
+            f"{n} of {len(ordered)} ({len(part)} files)",
+        )
+        studies.append(study)
+    return studies
 
 
 def _study(members: list[InstanceHeader], cfg: LoaderConfig) -> Study:
     first = min(members, key=lambda i: str(i.path))
+    usable = [i for i in members if i.problem is None]
+    rejected = [SkippedFile(i.path, i.problem) for i in members if i.problem is not None]
     by_series: dict[str, list[InstanceHeader]] = defaultdict(list)
-    for inst in members:
+    for inst in usable:
         by_series[inst.series_uid].append(inst)
     series = [_series(uid, group, cfg) for uid, group in by_series.items()]
     series.sort(key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
-    return Study(
+    study = Study(
         uid=first.study_uid,
         patient_id=first.patient_id,
         date=first.study_date,
@@ -48,7 +82,38 @@ def _study(members: list[InstanceHeader], cfg: LoaderConfig) -> Study:
         description=first.study_description,
         series=series,
         patient_identifiers=frozenset(v for inst in members for v in inst.patient_identifiers),
+        rejected=sorted(rejected, key=lambda r: str(r.path)),
     )
+    _fail_unusable_images(study)
+    _note_study(study, members)
+    return study
+
+
+def _fail_unusable_images(study: Study) -> None:
+    """A study with images but none that can be analysed is failed, not skipped: the stacks
+    that hold images (too few slices, no geometry) carry the reason."""
+    stacks = study.stacks
+    if any(st.kind in ("ct_volume", "radiograph") and st.failure is None for st in stacks):
+        return
+    for st in stacks:
+        first = st.slices[0].instance
+        if st.kind == "other" and st.failure is None and is_ct_image(first) and not ct_kind_problem(first):
+            st.failure = st.reason
+
+
+def _note_study(study: Study, members: list[InstanceHeader]) -> None:
+    """Study-level warnings: derived identifiers, files that could not be used."""
+    derived = sorted({name for inst in members for name in inst.derived_ids})
+    if derived:
+        n = sum(1 for inst in members if inst.derived_ids)
+        study.derived_ids = tuple(derived)
+        study.warnings.append(derived_note(tuple(derived), n))
+    if study.rejected:
+        reasons = top_reasons([r.reason for r in study.rejected])
+        study.warnings.append(
+            f"{len(study.rejected)} image file(s) of this study could not be used ({reasons}); "
+            "each is listed with its reason in run.json"
+        )
 
 
 def _series(uid: str, members: list[InstanceHeader], cfg: LoaderConfig) -> Series:
@@ -64,18 +129,61 @@ def _series(uid: str, members: list[InstanceHeader], cfg: LoaderConfig) -> Serie
         stacks.append(_other_stack(uid, rest))
     for index, stack in enumerate(stacks):
         stack.index = index
-    return Series(uid, first.modality, first.series_number, first.series_description, stacks)
+    _one_volume_per_anatomy(stacks)
+    notes = list(dict.fromkeys(n for i in members for n in i.notes))
+    for stack in stacks:
+        stack.warnings[:0] = [n for n in notes if n not in stack.warnings]
+    modality = first.modality or ("CT" if ct else "")
+    return Series(uid, modality, first.series_number, first.series_description, stacks)
+
+
+def _one_volume_per_anatomy(stacks: list[Stack]) -> None:
+    """Stacks of one series that image the same anatomy (two acquisitions at the same
+    positions, an axial and a coronal set) are analysed once: the largest, so that one
+    mass is never counted twice. The others are listed with the reason."""
+    volumes = [st for st in stacks if st.kind == "ct_volume" and st.plan is not None and not st.failure]
+    boxes = {id(st): _extent(st) for st in volumes}
+    kept: list[Stack] = []
+    for st in sorted(volumes, key=lambda st: (-len(st.slices), st.index)):
+        twin = next((k for k in kept if _overlap(boxes[id(st)], boxes[id(k)]) > 0.5), None)
+        if twin is None:
+            kept.append(st)
+            continue
+        st.kind, st.reason = "other", (
+            f"images the same anatomy as stack {twin.index + 1} of this series (another acquisition "
+            "or orientation): not analysed, so that a finding is not counted twice"
+        )
+
+
+def _extent(stack: Stack) -> tuple[np.ndarray, np.ndarray]:
+    """Bounding box (LPS mm) of a planned stack."""
+    nz, ny, nx = stack.plan.shape  # type: ignore[union-attr]
+    corners = np.array([[i, j, k, 1.0] for i in (0, nx - 1) for j in (0, ny - 1) for k in (0, nz - 1)])
+    lps = (stack.plan.affine @ corners.T).T[:, :3]  # type: ignore[union-attr]
+    return lps.min(axis=0), lps.max(axis=0)
+
+
+def _overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """Shared volume as a share of the smaller box (thin boxes get 1 mm of depth)."""
+    lo, hi = np.maximum(a[0], b[0]), np.minimum(a[1], b[1])
+    if np.any(hi < lo):
+        return 0.0
+    size = lambda box: np.prod(np.maximum(box[1] - box[0], 1.0))  # noqa: E731
+    return float(np.prod(np.maximum(hi - lo, 1.0)) / min(size(a), size(b)))
 
 
 def _radiograph_stack(series_uid: str, inst: InstanceHeader) -> Stack:
     problem = radiograph_problem(inst)
+    frame = inst.frames[0]
     return Stack(
         series_uid=series_uid,
         index=0,
         modality=inst.modality,
         kind="other" if problem else "radiograph",
         reason=problem,
-        slices=[SliceRef(inst, inst.frames[0])],
+        slices=[SliceRef(inst, frame)],
+        failure=None if problem else frame.rescale_problem,
+        warnings=list(frame.repairs),
     )
 
 
@@ -105,15 +213,59 @@ class _GeometryGroup:
 def _ct_stacks(series_uid: str, members: list[InstanceHeader], cfg: LoaderConfig) -> list[Stack]:
     if not members:
         return []
-    groups = _geometry_groups([SliceRef(i, f) for i in members for f in i.frames], cfg)
+    slices = [SliceRef(i, f) for i in members for f in i.frames]
+    good = [s for s in slices if s.frame.problem is None]
+    bad = [s for s in slices if s.frame.problem is not None]
+    if not good:
+        reasons = top_reasons([s.frame.problem for s in bad])  # type: ignore[misc]
+        failure = f"none of the {len(bad)} CT images can be used: {reasons}"
+        return [_ct_stack(series_uid, bad, "ct_volume", failure, None, [], failure=failure)]
+    groups = _geometry_groups(good, cfg)
     split_note = _split_note(groups)
     stacks = []
     for group in groups:
-        for stack in _ct_group_stacks(series_uid, group, cfg):
+        for stack in _planned_stacks(series_uid, group, cfg):
             if split_note:
                 stack.warnings.insert(0, split_note)
             stacks.append(stack)
+    _note_bad_slices(stacks[0], bad, good)
+    for stack in stacks:
+        repairs = [r for s in stack.slices for r in s.frame.repairs]
+        stack.warnings.extend(_counted(repairs, len(stack.slices)))
     return stacks
+
+
+def _note_bad_slices(stack: Stack, bad: list[SliceRef], good: list[SliceRef]) -> None:
+    """Images of the series left out because their own values are unusable: a warning on
+    the stack, and each file that has no usable frame listed with its reason."""
+    if not bad:
+        return
+    used_files = {s.instance.path for s in good}
+    for s in bad:
+        if s.instance.path not in used_files and all(d.path != s.instance.path for d in stack.dropped):
+            stack.dropped.append(SkippedFile(s.instance.path, f"image not used: {s.frame.problem}"))
+    reasons = top_reasons([s.frame.problem for s in bad])  # type: ignore[misc]
+    stack.warnings.append(
+        f"{len(bad)} of {len(bad) + len(good)} images of the series not used ({reasons}); "
+        "the volume is built from the others"
+    )
+
+
+def _counted(notes: list[str], n_slices: int) -> list[str]:
+    counts: dict[str, int] = defaultdict(int)
+    for note in notes:
+        counts[note] += 1
+    return [f"{note} (on {c} of {n_slices} images)" if c < n_slices else note for note, c in counts.items()]
+
+
+def _planned_stacks(series_uid: str, group: _GeometryGroup, cfg: LoaderConfig) -> list[Stack]:
+    """`_ct_group_stacks`, with any failure of the geometry planning kept to this group."""
+    try:
+        return _ct_group_stacks(series_uid, group, cfg)
+    except Exception:
+        log.debug("planning %s failed", series_uid, exc_info=True)
+        failure = "the slice positions and orientations do not describe a volume calcscan can build"
+        return [_ct_stack(series_uid, group.slices, "ct_volume", failure, None, [], failure=failure)]
 
 
 def _geometry_groups(slices: list[SliceRef], cfg: LoaderConfig) -> list[_GeometryGroup]:
@@ -172,6 +324,8 @@ def _ct_group_stacks(series_uid: str, group: _GeometryGroup, cfg: LoaderConfig) 
         )
         return [_ct_stack(series_uid, group.slices, "other", reason, None, [])]
     parts, part_notes = split_same_positions(group.slices, cfg)
+    placed = {id(s) for part in parts for s in part}
+    left_out = [s for s in group.slices if id(s) not in placed]
     stacks = []
     for part in parts:
         runs, run_notes = split_runs(part, cfg)
@@ -181,11 +335,23 @@ def _ct_group_stacks(series_uid: str, group: _GeometryGroup, cfg: LoaderConfig) 
             kind = "other" if problem else "ct_volume"
             warnings = part_notes + run_notes + plan.warnings
             stacks.append(_ct_stack(series_uid, run, kind, problem, plan, warnings))
+    used = {s.instance.path for s in group.slices if id(s) in placed}
+    stacks[0].dropped.extend(
+        SkippedFile(p, "another image at the same slice position was used (duplicate position)")
+        for p in dict.fromkeys(s.instance.path for s in left_out)
+        if p not in used
+    )
     return stacks
 
 
 def _ct_stack(
-    series_uid: str, slices: list[SliceRef], kind: str, reason: str | None, plan, warnings: list[str]
+    series_uid: str,
+    slices: list[SliceRef],
+    kind: str,
+    reason: str | None,
+    plan,
+    warnings: list[str],
+    failure: str | None = None,
 ) -> Stack:
     return Stack(
         series_uid=series_uid,
@@ -196,4 +362,5 @@ def _ct_stack(
         slices=slices,
         plan=plan,
         warnings=list(warnings),
+        failure=failure,
     )

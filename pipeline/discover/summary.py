@@ -20,7 +20,7 @@ def discovery_summary(discovery: Discovery) -> dict[str, Any]:
         "inputs": [str(p) for p in discovery.roots],
         "n_files": discovery.n_files,
         "studies": [study_summary(s) for s in discovery.studies],
-        "skipped": [{"path": str(s.path), "reason": s.reason} for s in discovery.skipped],
+        "skipped": [{"path": str(s.path), "reason": s.reason} for s in discovery.all_skipped],
         "warnings": list(discovery.warnings),
     }
 

@@ -15,6 +15,7 @@ import numpy as np
 from pipeline.config import LoaderConfig
 from pipeline.errors import LoadError
 from pipeline.geometry import plan_stack, split_runs
+from pipeline.load.pixel_checks import hounsfield_problem, stored_values_problem
 from pipeline.load.pixels import DecodeProblem, decode_frames, padding_mask, read_dataset
 from pipeline.models import CTVolume, SkippedFile, SliceRef, Stack, StackPlan
 
@@ -82,7 +83,11 @@ class _SliceDecoder:
         stored = frames[s.frame.index]  # type: ignore[index]
         if stored.shape != (s.instance.rows, s.instance.columns):
             self._fail(s, f"pixel data is {stored.shape}, header says {s.instance.rows}x{s.instance.columns}")
+        problem = stored_values_problem(stored, self._padding_ds)
         values = _rescale(stored, s.frame.rescale_slope, s.frame.rescale_intercept)
+        problem = problem or hounsfield_problem(values)
+        if problem:
+            self._fail(s, problem)
         pad = padding_mask(stored, self._padding_ds) if self._padding_ds is not None else None
         if pad is not None:
             values[pad] = self.cfg.air_hu

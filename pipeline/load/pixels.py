@@ -7,6 +7,7 @@ natively). Problems come back as `DecodeProblem` with a reason naming the cause.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -28,8 +29,8 @@ def read_dataset(path: Path) -> Dataset:
             ds = pydicom.dcmread(path, force=True)
     except OSError as exc:
         raise DecodeProblem(f"unreadable: {exc.strerror or exc}") from None
-    except Exception as exc:
-        raise DecodeProblem(f"cannot be parsed: {type(exc).__name__}: {exc}") from None
+    except Exception:
+        raise DecodeProblem("cannot be parsed as DICOM when read in full (damaged file)") from None
     _infer_transfer_syntax(ds)
     return ds
 
@@ -62,12 +63,21 @@ def decode_frames(ds: Dataset) -> np.ndarray:
     except Exception as exc:
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         syntax = getattr(ts, "name", ts) or "unknown transfer syntax"
-        raise DecodeProblem(f"pixel data cannot be decoded ({syntax}): {exc}") from None
+        raise DecodeProblem(f"pixel data cannot be decoded ({syntax}): {plain_message(exc)}") from None
     if arr.ndim == 2:
         return arr[None]
     if arr.ndim == 3 and ds.get("SamplesPerPixel", 1) == 1:
         return arr
     raise DecodeProblem(f"unexpected pixel array shape {arr.shape} for a greyscale image")
+
+
+def plain_message(exc: BaseException) -> str:
+    """A decoder's message without Python's vocabulary (class names, tracebacks)."""
+    if isinstance(exc, MemoryError):
+        return "too large to decode in memory"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = re.sub(r"\b[A-Z]\w*(Error|Exception)\b:?\s*", "", text).strip()
+    return text[:200] or "the decoder rejected the data"
 
 
 def padding_mask(stored: np.ndarray, ds: Dataset) -> np.ndarray | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.errors import UsageError
+from pipeline.output_path import check_output_folder
 from pipeline.phantom.generate import TRANSFER_SYNTAXES, make_phantom, write
 from pipeline.phantom.scenarios import SCENARIOS
 from pipeline.phantom.sizes import SIZES
@@ -64,8 +65,7 @@ def phantom(
         raise UsageError("give the output folder with -o/--output")
     if seed < 0:
         raise UsageError(f"--seed must be 0 or more, got {seed}")
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"{output} exists and is not a folder")
+    check_output_folder(output)
     if output.is_dir() and any(output.iterdir()) and not force:
         raise UsageError(f"{output} is not empty (use --force to write into it anyway)")
     if force:

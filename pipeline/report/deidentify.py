@@ -1,4 +1,5 @@
-"""`--deidentify`: no patient name, ID, birth date or accession number in any output.
+"""`--deidentify`: the DICOM Basic Application Level Confidentiality Profile (PS3.15 Annex E)
+over every output; see confidentiality_profile.py for the attributes and options.
 
 The patient ID becomes a keyed pseudonym (HMAC-SHA256), so that the studies of one patient
 still share a pseudonym and can be linked by whoever holds the key, while nobody can get the
@@ -21,10 +22,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.dicom import confidentiality_profile as profile
+
 KEY_VARIABLE = "CALCSCAN_PSEUDONYM_KEY"
 REMOVED = "[removed]"
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)+$")  # a bare number may be an ID, so one dot at least
+_UID_TOKEN = r"(?<![\w.])[0-9]+(?:\.[0-9]+)+(?![\w.])"  # a UID (or a decimal) inside a text
+_PSEUDONYM_TOKEN = r"(?<![\w-])ANON-[0-9A-F]{12}(?![\w-])"  # never scrubbed: an input ID "ANON" is common
 _MIN_SCRUB_LENGTH = 3  # shorter values ("1", "M") occur everywhere by chance
+_ALNUM_BEFORE, _ALNUM_AFTER = r"(?<![^\W_])", r"(?![^\W_])"  # a letter or digit next to it
 
 
 @dataclass(frozen=True)
@@ -47,36 +53,92 @@ class Deidentifier:
         return f"ANON-{digest[:12].upper()}"
 
     def describe(self) -> str:
+        """run.json's `deidentified`: the profile applied and where the pseudonyms come from."""
         if self.key_is_random:
-            return (
+            keys = (
                 f"pseudonyms from a random key drawn for this run (set {KEY_VARIABLE} "
                 "to keep them stable across runs)"
             )
-        return f"pseudonyms keyed by {KEY_VARIABLE}"
+        else:
+            keys = f"pseudonyms keyed by {KEY_VARIABLE}"
+        return f"{profile.describe()}; {keys}"
+
+
+def deidentified_report(report: dict[str, Any]) -> dict[str, Any]:
+    """report.json's content under the profile: the study and series descriptions and the
+    accession number go (the profile removes descriptors: calcscan does not apply the Clean
+    Descriptors Option), the study date stays (Retain Longitudinal Temporal Information with
+    Full Dates), and the study says which profile and options were applied."""
+    study = report["study"]
+    study["description"] = None
+    study["accession_number"] = None
+    study["deidentification"] = {
+        "profile": f"{profile.STANDARD} {profile.PROFILE_NAME}",
+        "options": [meaning for _, meaning in profile.OPTION_CODES],
+        "codes": [code for code, _ in (profile.PROFILE_CODE, *profile.OPTION_CODES)],
+    }
+    for series in report.get("series", []):
+        series["description"] = None
+    return report
 
 
 def scrub(value: Any, identifiers: Iterable[str]) -> Any:
     """`value` (JSON-like: dicts, lists, strings) with every identifier replaced in its text.
 
-    UIDs are left as they are: an identifier that happens to be a digit run inside a UID is a
-    coincidence, and changing it would break the reference.
+    UIDs are left as they are, whole or inside a text: an identifier that happens to be a
+    digit run inside a UID is a coincidence, and changing it would break the reference.
     """
-    pattern = identifier_pattern(identifiers)
-    return value if pattern is None else _scrub(value, pattern)
+    found = scrubber(identifiers)
+    return value if found is None else _scrub(value, found)
 
 
-def identifier_pattern(identifiers: Iterable[str]) -> re.Pattern[str] | None:
+@dataclass(frozen=True)
+class Scrubber:
+    """The identifiers of a study (or a run), ready to be replaced in any text."""
+
+    pattern: re.Pattern[str]  # the UIDs and pseudonyms to skip, then the identifiers
+    identifiers: frozenset[str]  # lower case
+
+    def text(self, text: str) -> str:
+        """`text` with every identifier replaced; a UID or a pseudonym inside it is kept
+        unless it is an identifier itself (an ID written as "123.456")."""
+
+        def replace(match: re.Match[str]) -> str:
+            kept = match.group("keep")
+            return kept if kept is not None and kept.lower() not in self.identifiers else REMOVED
+
+        return self.pattern.sub(replace, text)
+
+
+def scrubber(identifiers: Iterable[str]) -> Scrubber | None:
     """One case-insensitive pattern for all identifiers, longest first (so that a full name
-    wins over an ID inside it); None when there is nothing long enough to look for."""
+    wins over an ID inside it), after the UIDs and pseudonyms it must skip; None when there
+    is nothing long enough to look for.
+
+    A value with a digit is found anywhere ("MRN-93817" in "PAT_MRN-93817.zip"); a value of
+    letters only is found as a whole word, so that an operator called "Ron" leaves
+    "calcification" alone."""
     needles = sorted({i for i in identifiers if len(i) >= _MIN_SCRUB_LENGTH}, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, needles)), re.IGNORECASE) if needles else None
+    if not needles:
+        return None
+    alternatives = "|".join(map(_needle, needles))
+    keep = f"{_UID_TOKEN}|{_PSEUDONYM_TOKEN}"
+    pattern = re.compile(f"(?P<keep>{keep})|(?P<id>{alternatives})", re.IGNORECASE)
+    return Scrubber(pattern, frozenset(n.lower() for n in needles))
 
 
-def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:
+def _needle(identifier: str) -> str:
+    escaped = re.escape(identifier)
+    if any(c.isdigit() for c in identifier):
+        return escaped
+    return f"{_ALNUM_BEFORE}{escaped}{_ALNUM_AFTER}"
+
+
+def _scrub(value: Any, found: Scrubber) -> Any:
     if isinstance(value, str):
-        return value if _UID.match(value) else pattern.sub(REMOVED, value)
+        return value if _UID.match(value) else found.text(value)
     if isinstance(value, dict):
-        return {k: _scrub(v, pattern) for k, v in value.items()}
+        return {k: _scrub(v, found) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrub(v, pattern) for v in value]
+        return [_scrub(v, found) for v in value]
     return value

@@ -13,9 +13,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +26,14 @@ from pydicom.sr.coding import Code
 from pydicom.valuerep import PersonName
 
 from pipeline import __version__
+from pipeline.dicom import confidentiality_profile as profile
 from pipeline.dicom.write import uid_from
 from pipeline.models import RadiographFindings, Segmentation, StackPlan, StudyResult
 from pipeline.report import dicom_codes as codes
-from pipeline.report.deidentify import REMOVED, identifier_pattern
+from pipeline.report.deidentify import Scrubber, scrubber
 from pipeline.report.dicom_seg import (
+    SEG_DEVICE_SERIAL_NUMBER,
+    SEG_SERIES_DESCRIPTION,
     SegmentRef,
     SegSkipped,
     build_seg,
@@ -39,10 +41,15 @@ from pipeline.report.dicom_seg import (
     segment_refs,
     tilt_note,
 )
-from pipeline.report.dicom_sr import build_sr
+from pipeline.report.dicom_sr import SR_SERIES_DESCRIPTION, build_sr
 
 SEG_SERIES_BASE = 900  # SEG series numbers 901, 902...; the SR is 999
-DEIDENTIFICATION_METHOD = "calcscan: keyed pseudonym; birth date, accession removed"  # LO: <= 64
+DEIDENTIFICATION_METHOD = "PS3.15 E basic profile, full dates, UIDs kept; keyed pseudonym"  # LO: <= 64
+# what calcscan writes itself into attributes the profile lists: no input's value, so it stays
+_AUTHORED = {
+    "SeriesDescription": {SEG_SERIES_DESCRIPTION, SR_SERIES_DESCRIPTION},
+    "DeviceSerialNumber": {SEG_DEVICE_SERIAL_NUMBER},
+}
 _REQUIRED_EMPTY_OK = (  # type 2 attributes highdicom copies from the source and fails without
     "PatientName",
     "PatientID",
@@ -53,19 +60,6 @@ _REQUIRED_EMPTY_OK = (  # type 2 attributes highdicom copies from the source and
     "StudyDate",
     "StudyTime",
     "ReferringPhysicianName",
-)
-_DROPPED_PATIENT_KEYWORDS = (
-    "OtherPatientIDs",
-    "OtherPatientIDsSequence",
-    "OtherPatientNames",
-    "PatientBirthName",
-    "PatientBirthTime",
-    "PatientMotherBirthName",
-    "PatientAddress",
-    "PatientTelephoneNumbers",
-    "MedicalRecordLocator",
-    "IssuerOfPatientID",
-    "IssuerOfPatientIDQualifiersSequence",
 )
 _TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN"}
 
@@ -84,17 +78,20 @@ class _Identity:
     """The pseudonym to write and the input values that must not appear."""
 
     pseudonym: str
-    identifiers: frozenset[str]
-
-    def pattern(self) -> re.Pattern[str] | None:
-        return identifier_pattern(self.identifiers)
+    scrubber: Scrubber | None
 
 
-def write_dicom_outputs(folder: Path, result: StudyResult, pseudonym: str | None) -> DicomOutputs:
-    """SEG files and sr.dcm in folder/dicom; `pseudonym` set means --deidentify."""
+def write_dicom_outputs(
+    folder: Path, result: StudyResult, pseudonym: str | None, identifiers: Iterable[str] | None = None
+) -> DicomOutputs:
+    """SEG files and sr.dcm in folder/dicom; `pseudonym` set means --deidentify, and then
+    `identifiers` are the input values no text may keep (the study's when not given)."""
     if not result.deposits and not result.radiograph_deposits:  # no SR without a finding
         return DicomOutputs()
-    identity = _Identity(pseudonym, frozenset(result.study.patient_identifiers)) if pseudonym else None
+    identity = None
+    if pseudonym:
+        known = result.study.patient_identifiers if identifiers is None else identifiers
+        identity = _Identity(pseudonym, scrubber(known))
     writer = _StudyWriter(folder / "dicom", result, identity)
     volumes = [s for s in result.segmentations if s.deposits]
     for index, (segmentation, name) in enumerate(zip(volumes, _seg_names(result, volumes), strict=True)):
@@ -292,30 +289,27 @@ def _as_written(header: Dataset, identity: _Identity | None) -> Dataset:
 
 
 def _apply_identity(ds: Dataset, identity: _Identity) -> None:
-    """The pseudonym in place of the patient, and no input identifier left in any text."""
-    for keyword in _DROPPED_PATIENT_KEYWORDS:
-        if keyword in ds:
-            delattr(ds, keyword)
+    """The confidentiality profile at every depth (contributing equipment included), the
+    pseudonym in place of the patient, the profile and options applied, and no input
+    identifier left in any text."""
+    profile.clean_dataset(ds, _AUTHORED)
     ds.PatientName = identity.pseudonym
     ds.PatientID = identity.pseudonym
-    ds.PatientBirthDate = ""
-    ds.AccessionNumber = ""
-    ds.ReferringPhysicianName = ""
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = DEIDENTIFICATION_METHOD
-    pattern = identity.pattern()
-    if pattern is None:
+    ds.DeidentificationMethodCodeSequence = profile.method_codes()
+    ds.LongitudinalTemporalInformationModified = "UNMODIFIED"  # dates retained as they were
+    if identity.scrubber is None:
         return
     for element in ds.iterall():
         if element.VR in _TEXT_VRS and element.value:
-            element.value = _scrubbed(element.value, pattern)
+            element.value = _scrubbed(element.value, identity.scrubber)
 
 
-def _scrubbed(value: object, pattern: re.Pattern[str]) -> object:
-    """Text with every identifier replaced; unlike report.json's scrub no value is spared as
-    a UID, since text VRs never hold one (UIDs are VR UI)."""
+def _scrubbed(value: object, found: Scrubber) -> object:
+    """Text with every identifier replaced."""
     if isinstance(value, str | PersonName):
-        return pattern.sub(REMOVED, str(value))
+        return found.text(str(value))
     if isinstance(value, list | MultiValue):
-        return [pattern.sub(REMOVED, str(v)) for v in value]
+        return [found.text(str(v)) for v in value]
     return value

@@ -31,6 +31,8 @@ CONTENT_LABEL = "CALCIFICATIONS"  # CS, at most 16 characters
 _SAME_POSITION_MM = 1e-3  # as highdicom matches frames to source images
 _SAME_SLICE = 1e-3  # slice-index tolerance: a source this close to a slice lies on it
 DISPLAY_CIELAB = [54537, 34370, 54622]  # sRGB (255, 200, 0), amber: calcium stands out on grey CT
+SEG_SERIES_DESCRIPTION = "calcscan calcification segments"
+SEG_DEVICE_SERIAL_NUMBER = "0"  # type 1 (Enhanced General Equipment); software: one for every copy
 
 
 class SegSkipped(Exception):
@@ -100,10 +102,10 @@ def build_seg(
         manufacturer=MANUFACTURER,
         manufacturer_model_name=MANUFACTURER,
         software_versions=__version__,
-        device_serial_number="0",
+        device_serial_number=SEG_DEVICE_SERIAL_NUMBER,
         content_label=CONTENT_LABEL,
         content_description="calcscan: soft-tissue calcifications, one segment per deposit",
-        series_description="calcscan calcification segments",
+        series_description=SEG_SERIES_DESCRIPTION,
         plane_orientation=_plane_orientation(volume.affine),
         pixel_measures=_pixel_measures(volume),
         plane_positions=positions,

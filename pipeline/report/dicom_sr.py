@@ -30,6 +30,7 @@ from pipeline.report.dicom_seg import MANUFACTURER, SegmentRef
 # The observer is the software, the same device in every report it writes.
 DEVICE_OBSERVER_UID = generate_uid(prefix="2.25.", entropy_srcs=["calcscan", "device observer"])
 SR_SERIES_NUMBER = 999
+SR_SERIES_DESCRIPTION = "calcscan calcification measurements"
 
 Group = (
     hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
@@ -73,7 +74,7 @@ def build_sr(
         manufacturer=MANUFACTURER,
         manufacturer_model_name=MANUFACTURER,
         software_versions=__version__,
-        series_description="calcscan calcification measurements",
+        series_description=SR_SERIES_DESCRIPTION,
         is_complete=True,
     )
 

@@ -78,6 +78,10 @@ def _study_section(report: dict[str, Any]) -> str:
         ("Total mass (mg)", esc(summary.get("total_mass_mg"))),
         ("Regions", esc(", ".join(summary.get("regions") or []))),
     ]
+    deidentification = study.get("deidentification")
+    if deidentification:  # --deidentify: say what was applied, so a reader knows why fields are empty
+        applied = ", ".join([deidentification.get("profile", ""), *deidentification.get("options", [])])
+        pairs.insert(4, ("De-identification", esc(applied)))
     return f'<section id="study"><h2>Study</h2>{key_values(pairs)}</section>'
 
 

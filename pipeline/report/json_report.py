@@ -46,6 +46,8 @@ def study_report(result: StudyResult, *, patient_id: str | None) -> dict[str, An
             "accession_number": study.accession_number,
             "patient_id": patient_id,
             "description": study.description,
+            # identifiers missing from the files and derived by calcscan (pipeline.dicom.identity)
+            "derived_identifiers": list(study.derived_ids),
         },
         "series": [_series_entry(s) for s in result.series],
         "deposits": [_deposit_entry(d) for d in result.deposits]
@@ -91,6 +93,21 @@ def _series_entry(outcome: SeriesOutcome) -> dict[str, Any]:
         "n_instances": stack.n_instances,
         "geometry": geometry_summary(stack),
         "warnings": _unique(outcome.warnings),
+    } | _calibration_entry(outcome)
+
+
+def _calibration_entry(outcome: SeriesOutcome) -> dict[str, Any]:
+    """A film's pixel spacing and why it was chosen, so every mm on it can be traced."""
+    calibration = getattr(outcome, "calibration", None)
+    if calibration is None:
+        return {}
+    spacing = calibration.get("pixel_spacing_mm")
+    return {
+        "calibration": {
+            "pixel_spacing_mm": None if spacing is None else [_r(v, 6) for v in spacing],
+            "source": calibration.get("source"),
+            "why": calibration.get("why"),
+        }
     }
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.models import StudyResult
-from pipeline.report.deidentify import Deidentifier, scrub
+from pipeline.dicom.confidentiality_profile import file_identifiers
+from pipeline.models import Study, StudyResult
+from pipeline.report.deidentify import Deidentifier, deidentified_report, scrub
 from pipeline.report.outputs import write_json_atomic
 from pipeline.report.schema import validate_report
 from pipeline.timing import stage
@@ -37,27 +38,38 @@ def write_study_outputs(
     folder: Path, result: StudyResult, report: dict[str, Any], options: OutputOptions
 ) -> None:
     """Fill `folder` with the study's outputs; `report` is report.json's content, completed
-    here with the list of outputs and validated against the schema before it is written."""
-    if options.deidentifier is not None:  # before any writer reads it
-        report = scrub(report, result.study.patient_identifiers)
+    here with the list of outputs and validated against the schema before it is written.
+
+    Under --deidentify every writer gets the report with the confidentiality profile applied
+    and its text scrubbed of the study's identifiers (before any writer reads it)."""
+    identifiers: frozenset[str] | None = None
+    if options.deidentifier is not None:
+        identifiers = study_identifiers(result.study)
+        report = deidentified_report(scrub(report, identifiers))  # scrub copies: the caller's stays
     outputs: dict[str, Any] = {"report_json": "report.json"}
     if options.dicom and (result.deposits or result.radiograph_deposits):
         with stage("dicom_outputs"):
-            outputs["dicom"] = _dicom(folder, result, report, options)
+            outputs["dicom"] = _dicom(folder, result, report, identifiers)
     elif options.dicom:
         outputs["dicom"] = []  # nothing found: no SEG without a segment, no SR without a finding
     with stage("report"):
         if options.html:
             outputs.update(_html(folder, result, report, options))
         report["outputs"] = outputs
-        _write_report_json(folder, result, report, options)
+        if identifiers is not None:  # and again over what the writers added
+            report = scrub(report, identifiers)
+        _write_report_json(folder, result, report)
 
 
-def _write_report_json(
-    folder: Path, result: StudyResult, report: dict[str, Any], options: OutputOptions
-) -> None:
-    if options.deidentifier is not None:  # and again over what the writers added
-        report = scrub(report, result.study.patient_identifiers)
+def study_identifiers(study: Study) -> frozenset[str]:
+    """What no output of the study may show: the identifiers discovery collected, and the
+    values of the profile's attributes in the header of each series' first image (those
+    are per series: institution, station, operator, descriptions)."""
+    firsts = [s.stacks[0].slices[0].instance.path for s in study.series if s.stacks and s.stacks[0].slices]
+    return frozenset(study.patient_identifiers) | frozenset(file_identifiers(firsts))
+
+
+def _write_report_json(folder: Path, result: StudyResult, report: dict[str, Any]) -> None:
     problems = validate_report(report)
     if problems:  # a bug of ours: say so loudly, but never lose the measurements
         log.error("report.json of %s does not follow its schema: %s", result.study.uid, problems[0])
@@ -65,12 +77,15 @@ def _write_report_json(
     write_json_atomic(folder / "report.json", report)
 
 
-def _dicom(folder: Path, result: StudyResult, report: dict[str, Any], options: OutputOptions) -> list[dict]:
+def _dicom(
+    folder: Path, result: StudyResult, report: dict[str, Any], identifiers: frozenset[str] | None
+) -> list[dict]:
+    """`identifiers` set means --deidentify: the SEG and SR carry the report's pseudonym."""
     from pipeline.report.dicom_out import write_dicom_outputs
 
-    pseudonym = report["study"]["patient_id"] if options.deidentifier is not None else None
+    pseudonym = report["study"]["patient_id"] if identifiers is not None else None
     try:
-        written = write_dicom_outputs(folder, result, pseudonym)
+        written = write_dicom_outputs(folder, result, pseudonym, identifiers)
     except Exception as exc:  # a DICOM writer bug must not lose the report
         log.debug("DICOM outputs failed:\n%s", traceback.format_exc())
         report["warnings"].append(f"DICOM SEG/SR not written ({type(exc).__name__}: {exc})")

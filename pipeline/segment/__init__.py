@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.config import Config, SegmentationConfig
-from pipeline.models import CTVolume, Segmentation
+from pipeline.models import CTVolume, Deposit, Segmentation
 from pipeline.segment.agatston import weight_edges
 from pipeline.segment.bone import bone_pieces, skeleton_mask
 from pipeline.segment.candidates import find_candidates
@@ -83,6 +83,7 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
         )
     for d in deposits:
         d.touches_bone = touching[d.label]
+    deposits = _on_acquired_slices(deposits, labels, volume, warnings)
     log.info(
         "%s: %d deposits (threshold %.0f HU, noise %.0f HU, work grid %s)",
         volume.stack_label,
@@ -109,6 +110,32 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
         warnings=warnings,
         mean_hu=anatomy.mean_hu,
     )
+
+
+def _on_acquired_slices(
+    deposits: list[Deposit], labels: np.ndarray, volume: CTVolume, warnings: list[str]
+) -> list[Deposit]:
+    """Deposits that reach at least one acquired slice; the others are not reported.
+
+    Slices the loader synthesised (missing slices filled by interpolation) only blend their
+    neighbours: a clump found on them alone is an artefact of the repair, not a finding. A
+    connected clump covers every slice between its first and last, so its box tells."""
+    made = set(volume.interpolated_slices)
+    if not made:
+        return deposits
+    kept = []
+    for d in deposits:
+        k0, k1 = d.bbox_ijk[0][2], d.bbox_ijk[1][2]
+        if all(k in made for k in range(k0, k1)):
+            labels[labels == d.label] = 0
+            where = ", ".join(f"{v:.1f}" for v in d.centroid_lps_mm)
+            warnings.append(
+                f"a {d.volume_mm3:.0f} mm3 clump at LPS ({where}) mm lies only on interpolated "
+                f"slice(s) {k0 + 1}-{k1}: not reported (no acquired image shows it)"
+            )
+            continue
+        kept.append(d)
+    return kept
 
 
 def _anatomy(
