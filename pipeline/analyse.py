@@ -19,10 +19,10 @@ from pipeline.anatomy.radiograph import map_radiograph_sites
 from pipeline.batch import failpoints
 from pipeline.clinical import ClinicalContext
 from pipeline.config import Config
-from pipeline.errors import CalcscanError, LoadError
+from pipeline.errors import CalcscanError, LoadError, is_decoder_panic, plain_message
 from pipeline.file_accounting import account_files
 from pipeline.load import load_stack
-from pipeline.load.pixels import plain_message
+from pipeline.load.canonical import canonical
 from pipeline.load.radiograph import calibration_of
 from pipeline.models import (
     CTVolume,
@@ -159,7 +159,8 @@ def _analyse_stack(
         if isinstance(image, CTVolume):
             outcome.warnings = list(image.warnings)
             outcome.warnings.extend(f"{p.path.name}: {p.reason}" for p in image.file_problems)
-            found: Segmentation | RadiographFindings = segment_ct(image, config)
+            found: Segmentation | RadiographFindings = segment_ct(canonical(image), config)
+            _note_stored_indices(found)
         else:
             outcome.calibration = calibration_of(image)
             outcome.warnings.extend(w for w in image.warnings if w not in outcome.warnings)
@@ -169,13 +170,26 @@ def _analyse_stack(
     except CalcscanError as exc:
         outcome.input_problem = isinstance(exc, LoadError)
         return _failed(outcome, str(exc), started), None
-    except Exception as exc:  # a bug in a stage must not take the study down
+    except BaseException as exc:  # a bug in a stage must not take the study down
+        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
+            raise
         log.debug("stack %s failed:\n%s", stack.label, traceback.format_exc())
         reason = f"internal error while analysing this series: {plain_message(exc)}"
         return _failed(outcome, reason, started), None
     outcome.status, outcome.reason = "analyzed", None
     outcome.seconds = time.perf_counter() - started
     return outcome, found
+
+
+def _note_stored_indices(seg: Segmentation) -> None:
+    """Deposits found in a volume whose axes were put in patient order also get their
+    voxel indices in the series as stored (what a viewer of that series shows)."""
+    amap = seg.volume.axis_map
+    if amap is None:
+        return
+    for d in seg.deposits:
+        d.stored_centroid_ijk = amap.to_stored(d.centroid_ijk)
+        d.stored_bbox_ijk = amap.box_to_stored(d.bbox_ijk)
 
 
 def _failed(outcome: SeriesOutcome, reason: str, started: float) -> SeriesOutcome:

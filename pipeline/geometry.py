@@ -18,6 +18,7 @@ from pipeline.models import SliceRef, StackPlan
 
 _AXIS_LABELS = ("sagittal", "coronal", "axial")  # normal along x, y, z
 _AXIS_COS = float(np.cos(np.deg2rad(1.0)))
+GRID_DECIMALS = 9  # voxel steps in mm are kept to a nanometre (see plan_stack)
 
 
 def in_plane_axes(orientation: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -217,6 +218,10 @@ def plan_stack(ordered: list[SliceRef], cfg: LoaderConfig) -> StackPlan:
     affine[:3, 0] = row_cos * col_step
     affine[:3, 1] = col_cos * row_step
     affine[:3, 2] = step_vec
+    # a nanometre is far below any scanner's precision, but the float noise of the fit
+    # (5.000000000000025 mm or 4.999999999999991 mm for one stack stored two ways) would
+    # make every "margin / spacing" rounding depend on how the study was stored
+    affine[:3, :3] = np.round(affine[:3, :3], GRID_DECIMALS)
     affine[:3, 3] = positions[0]
     return StackPlan(
         slices=ordered,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -285,6 +285,9 @@ class CTVolume:
     orientation_label: str = "axial"
     warnings: list[str] = field(default_factory=list)
     file_problems: list[SkippedFile] = field(default_factory=list)
+    # how the array's axes relate to the series as stored, when the analysis reordered them
+    # into patient order (pipeline.load.canonical.AxisMap); None: stored order
+    axis_map: Any = None
 
     @property
     def spacing(self) -> Vec3:
@@ -388,6 +391,10 @@ class Deposit:
     laterality: str = "unknown"
     tissue: str = "unknown"
     site_evidence: list[str] = field(default_factory=list)
+    # centroid and box in the voxel indices of the series as stored, when the analysed
+    # volume's axes were reordered (see CTVolume.axis_map); None: the same as above
+    stored_centroid_ijk: Vec3 | None = None
+    stored_bbox_ijk: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None
 
 
 @dataclass

@@ -135,7 +135,7 @@ def test_a_slice_that_fails_to_decode_is_reported_and_the_volume_rebuilt(tmp_pat
     paths = writer.write(hu, axial_affine(), transfer_syntax=RLELossless)
     raw = bytearray(paths[4].read_bytes())
     start = raw.rfind(b"\xfe\xff\x00\xe0") + 8  # last fragment: the RLE segment data
-    raw[start : start + 64] = b"\xff" * 64  # RLE header now claims an impossible segment count
+    raw[start + 4 : start + 64] = b"\xff" * 60  # RLE segment offsets now point past the data
     paths[4].write_bytes(bytes(raw))
     found = discover([writer.root])
     (stack,) = [st for s in found.studies for st in s.stacks]

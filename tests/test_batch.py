@@ -32,7 +32,7 @@ def _corrupt_every_slice(folder: Path) -> None:
     for path in (folder / "CT").glob("*.dcm"):
         raw = bytearray(path.read_bytes())
         start = raw.rfind(b"\xfe\xff\x00\xe0") + 8
-        raw[start : start + 64] = b"\xff" * 64
+        raw[start + 4 : start + 64] = b"\xff" * 60  # segment offsets past the data
         path.write_bytes(bytes(raw))
 
 
@@ -76,7 +76,7 @@ def test_bad_studies_are_reported_with_reasons_and_the_good_ones_complete(faulty
     assert len(by_uid) == len(GOOD) + 4
     expected = {
         "corrupt": "no slice of the stack could be decoded",
-        "raise": "internal error while analysing this series: failpoint",
+        "raise": "internal error while analysing this series",
         "crash": "killed by SIGKILL",
         "hang": "stopped after 30 s (--study-timeout)",
     }

@@ -73,7 +73,10 @@ def test_two_acquisitions_of_the_same_anatomy_are_analysed_once(tmp_path):
             ds.AcquisitionNumber = n
             ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid_from(series_uid, n, k)
 
-        writer.write(hu, axial_affine(), tag=tag, study=study, series_uid=series_uid, customize=mark)
+        writer.write(
+            hu, axial_affine(), tag=tag, study=study, series_uid=series_uid, customize=mark,
+            frame_of_reference_uid=uid_from("one frame of reference"),
+        )  # fmt: skip
     stacks = discover([writer.root]).studies[0].stacks
     assert [st.kind for st in stacks] == ["ct_volume", "other"]
     assert "not counted twice" in stacks[1].reason

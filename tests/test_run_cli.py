@@ -161,7 +161,7 @@ def test_a_study_that_cannot_be_read_fails_alone(tmp_path: Path):
     for path in broken:
         raw = bytearray(path.read_bytes())
         start = raw.rfind(b"\xfe\xff\x00\xe0") + 8
-        raw[start : start + 64] = b"\xff" * 64
+        raw[start + 4 : start + 64] = b"\xff" * 60  # segment offsets past the data
         path.write_bytes(bytes(raw))
     out = tmp_path / "out"
     before = checksums(inputs)

@@ -51,6 +51,8 @@ class PixelDataInfo:
     encapsulated: bool = False
     n_fragments: int = 0
     compressed_bytes: int = 0
+    first_fragment: bytes = b""  # the start of the first frame's data (codestream header)
+    transfer_syntax: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ def _size_problem(pm: PixelModule, info: PixelDataInfo) -> str | None:
         gib = claimed / (1 << 30)
         return f"header claims {gib:.0f} GiB of pixels ({what}): refused before reading (limit 8 GiB)"
     if info.encapsulated:
+        stream = codestream_problem(pm, info)
+        if stream:
+            return stream
         if info.n_fragments and pm.frames > info.n_fragments:
             n = info.n_fragments
             return f"NumberOfFrames {pm.frames} but the compressed pixel data has {n} fragment(s)"
@@ -118,6 +123,42 @@ def _size_problem(pm: PixelModule, info: PixelDataInfo) -> str | None:
             f"pixel data holds {info.length} bytes but the header describes {claimed} ({what}): "
             "the pixel module does not match the data"
         )
+    return None
+
+
+JPEG2000_SYNTAXES = {
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",
+}  # fmt: skip
+RLE_SYNTAX = "1.2.840.10008.1.2.5"
+
+
+def codestream_problem(pm: PixelModule, info: PixelDataInfo) -> str | None:
+    """The compressed data's own header against the pixel module: a JPEG 2000 codestream
+    states its size and bit depth (SIZ marker, ISO 15444-1 A.5.1), RLE data its number of
+    byte segments (PS3.5 G.5). A mismatch would decode to the wrong image, or fail deep in
+    a decoder with a message about array shapes."""
+    head = info.first_fragment
+    if info.transfer_syntax in JPEG2000_SYNTAXES and head[:4] == b"\xff\x4f\xff\x51" and len(head) >= 43:
+        width = int.from_bytes(head[8:12], "big") - int.from_bytes(head[16:20], "big")
+        height = int.from_bytes(head[12:16], "big") - int.from_bytes(head[20:24], "big")
+        precision = (head[42] & 0x7F) + 1  # Ssiz of the first component
+        if (width, height) != (pm.columns, pm.rows):
+            return (
+                f"the JPEG 2000 data is {width} x {height} pixels but the header says "
+                f"Columns {pm.columns} x Rows {pm.rows}"
+            )
+        allocated = pm.bits_allocated
+        if allocated is not None and (precision > allocated or allocated - precision >= 16):
+            return f"the JPEG 2000 data holds {precision}-bit samples but BitsAllocated is {allocated}"
+    if info.transfer_syntax == RLE_SYNTAX and len(head) >= 4 and pm.bits_allocated:
+        segments = int.from_bytes(head[:4], "little")
+        expected = max(pm.bits_allocated // 8, 1) * pm.samples_per_pixel
+        if segments != expected:
+            return (
+                f"the RLE data holds {segments} byte segment(s) per frame but BitsAllocated "
+                f"{pm.bits_allocated} needs {expected}"
+            )
     return None
 
 
@@ -217,6 +258,9 @@ def rescale_problem(
     if slope is not None:
         if not math.isfinite(slope) or slope == 0:
             return f"RescaleSlope {_describe(slope)}: stored values cannot be converted"
+        if hounsfield and slope < 0:
+            why = "denser tissue would get lower Hounsfield units"
+            return f"RescaleSlope {_describe(slope)} is negative: {why}"
         if not SLOPE_RANGE[0] <= abs(slope) <= SLOPE_RANGE[1]:
             return f"RescaleSlope {_describe(slope)} is outside any real scanner's range"
     if intercept is not None and not (math.isfinite(intercept) and abs(intercept) <= MAX_ABS_INTERCEPT):

@@ -26,7 +26,7 @@ from pipeline.dicom.checks import (
     stored_range,
 )
 from pipeline.dicom.confidentiality_profile import profile_identifiers
-from pipeline.dicom.identity import resolve_identifiers
+from pipeline.dicom.identity import resolve_identifiers, valid_uid
 from pipeline.dicom.values import integer, number, present, raw_text, strings, text, vector
 from pipeline.models import FrameHeader, InstanceHeader
 
@@ -147,6 +147,7 @@ def _instance_header(
 ) -> InstanceHeader:
     frames = frame_headers(ds)
     problem, notes = _image_checks(ds, pixels, frames)
+    notes += [_uid_note(k, ids[k]) for k in ids if k not in derived and not valid_uid(ids[k])]
     return InstanceHeader(
         path=path,
         sop_class_uid=str(ds.get("SOPClassUID", "") or sop_class_of(ds)),
@@ -170,10 +171,10 @@ def _instance_header(
         samples_per_pixel=integer(ds, "SamplesPerPixel") or 1,
         number_of_frames=max(integer(ds, "NumberOfFrames") or 1, 1),
         has_pixel_data=pixels.present,
-        body_part_examined=text(ds, "BodyPartExamined"),
+        body_part_examined=text(ds, "BodyPartExamined") or _functional_body_part(ds),
         view_position=text(ds, "ViewPosition"),
         laterality=text(ds, "ImageLaterality") or text(ds, "Laterality"),
-        kvp=number(ds, "KVP"),
+        kvp=number(ds, "KVP") or _functional_number(ds, "CTXRayDetailsSequence", "KVP"),
         contrast_agent=text(ds, "ContrastBolusAgent"),
         frames=frames,
         patient_identifiers=patient_identifiers(ds),
@@ -185,6 +186,17 @@ def _instance_header(
 
 
 _CT_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _uid_note(keyword: str, value: str) -> str:
+    """A malformed UID is used as it is (it still tells images apart) but named: a
+    receiving PACS may refuse objects that quote it. SOP UIDs differ per file, so their
+    note does not quote the value (one line per series, not per file)."""
+    shown = "" if keyword == "SOPInstanceUID" else f" '{value[:70]}'"
+    return (
+        f"{keyword}{shown} is not a valid DICOM UID (digits and dots, at most 64 characters, "
+        "PS3.5 9.1): used as it is"
+    )
 
 
 def _image_checks(
@@ -207,6 +219,9 @@ def _image_checks(
         photometric=text(ds, "PhotometricInterpretation"),
     )
     problem, notes = pixel_module_problem(module, pixels)
+    frames_given = integer(ds, "NumberOfFrames")
+    if frames_given is not None and frames_given < 1:
+        notes.append(f"NumberOfFrames {frames_given}: taken as 1")
     if problem is None and len(frames) != module.frames and "PerFrameFunctionalGroupsSequence" in ds:
         problem = f"NumberOfFrames {module.frames} but {len(frames)} per-frame functional group items"
     is_ct = str(ds.get("SOPClassUID", "")).startswith(_CT_SOP_PREFIX)
@@ -215,6 +230,28 @@ def _image_checks(
     if is_ct and not present(ds, "RescaleSlope") and "PerFrameFunctionalGroupsSequence" not in ds:
         notes.append("no RescaleSlope/RescaleIntercept: stored values taken as Hounsfield units")
     return problem, notes
+
+
+def _functional_item(ds: Dataset, sequence: str) -> Dataset | None:
+    """The first item of a functional group macro, shared first, else the first frame's:
+    enhanced CT keeps kVp and anatomy there rather than at the top level (PS3.3 C.7.6.16)."""
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        items = ds.get(groups) or []
+        if items and items[0].get(sequence):
+            return items[0].get(sequence)[0]
+    return None
+
+
+def _functional_number(ds: Dataset, sequence: str, keyword: str) -> float | None:
+    return number(_functional_item(ds, sequence), keyword)
+
+
+def _functional_body_part(ds: Dataset) -> str | None:
+    """The Frame Anatomy macro's coded region, as a BodyPartExamined-style word ("CHEST")."""
+    anatomy = _functional_item(ds, "FrameAnatomySequence")
+    region = anatomy.get("AnatomicRegionSequence") if anatomy is not None else None
+    meaning = text(region[0], "CodeMeaning") if region else None
+    return meaning.upper() if meaning else None
 
 
 def is_own_output(ds: Dataset) -> bool:
@@ -296,6 +333,10 @@ def _checked_frame(
     bits = stored_range(integer(ds, "BitsStored"), integer(ds, "PixelRepresentation"))
     problem = next((p for p in [*problems, checked.problem] if p), None)
     bad_rescale = rescale_note or rescale_problem(slope, intercept, bits, hounsfield=is_ct)
+    repairs = checked.repairs
+    if not is_ct and bad_rescale is None and slope is not None and slope < 0:
+        inverted = f"RescaleSlope {slope:g} is negative: the modality LUT inverts the image (as given)"
+        repairs += (inverted,)
     spacing = checked.pixel_spacing
     return FrameHeader(
         index=index,
@@ -311,7 +352,7 @@ def _checked_frame(
         frame_type=frame_type,
         geometry_problem=problem,
         rescale_problem=bad_rescale,
-        repairs=checked.repairs,
+        repairs=repairs,
     )
 
 
@@ -493,8 +534,8 @@ def _check_pixel_data(fp: Any, ds: Dataset) -> PixelDataInfo:
         (length,) = struct.unpack(e + "L", header[8:12])
         value_start = start + 12
     if length == 0xFFFFFFFF:
-        fragments, compressed = _check_encapsulated(fp, value_start, size, e)
-        return PixelDataInfo(True, None, True, fragments, compressed)
+        fragments, compressed, head = _check_encapsulated(fp, value_start, size, e)
+        return PixelDataInfo(True, None, True, fragments, compressed, head, _transfer_syntax(ds))
     if value_start + length > size:
         missing = value_start + length - size
         raise HeaderProblem(
@@ -503,18 +544,21 @@ def _check_pixel_data(fp: Any, ds: Dataset) -> PixelDataInfo:
     return PixelDataInfo(present=True, length=length)
 
 
-def _check_encapsulated(fp: Any, offset: int, size: int, e: str) -> tuple[int, int]:
+def _check_encapsulated(fp: Any, offset: int, size: int, e: str) -> tuple[int, int, bytes]:
     """Walk the fragment items by their lengths; a whole file ends with a delimiter.
 
-    Returns (number of fragments after the basic offset table, their bytes in all)."""
-    items, compressed = 0, 0
+    Returns (number of fragments after the basic offset table, their bytes in all, the
+    first 64 bytes of the first fragment: the codestream's own header)."""
+    items, compressed, head = 0, 0, b""
     while offset + 8 <= size:
         fp.seek(offset)
         group, elem, length = struct.unpack(e + "HHL", fp.read(8))
         if (group, elem) == (0xFFFE, 0xE0DD):
-            return max(items - 1, 0), compressed
+            return max(items - 1, 0), compressed, head
         if (group, elem) != (0xFFFE, 0xE000):
             raise HeaderProblem(f"malformed encapsulated pixel data at byte {offset}")
+        if items == 1:
+            head = fp.read(min(length, 64))
         if items:
             compressed += length
         items += 1

@@ -31,6 +31,7 @@ from pipeline.discover.classify import needs_pixels
 from pipeline.discover.dicomdir import dicomdir_summary
 from pipeline.discover.group import group_studies
 from pipeline.discover.walk import FileWalk, missing_roots
+from pipeline.errors import is_decoder_panic
 from pipeline.models import Discovery, InstanceHeader, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -179,5 +180,7 @@ def _pixel_values(path: Path) -> np.ndarray | None:
         with warnings_module.catch_warnings():
             warnings_module.simplefilter("ignore")
             return pydicom.dcmread(path, force=True).pixel_array
-    except Exception:
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
+            raise
         return None

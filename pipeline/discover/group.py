@@ -24,6 +24,7 @@ from pipeline.discover.classify import (
     other_reason,
     radiograph_problem,
 )
+from pipeline.discover.overlap import one_volume_per_anatomy
 from pipeline.file_accounting import top_reasons
 from pipeline.geometry import plan_stack, split_runs, split_same_positions
 from pipeline.models import InstanceHeader, Series, SkippedFile, SliceRef, Stack, Study
@@ -84,6 +85,7 @@ def _study(members: list[InstanceHeader], cfg: LoaderConfig) -> Study:
         patient_identifiers=frozenset(v for inst in members for v in inst.patient_identifiers),
         rejected=sorted(rejected, key=lambda r: str(r.path)),
     )
+    one_volume_per_anatomy(study)
     _fail_unusable_images(study)
     _note_study(study, members)
     return study
@@ -129,47 +131,11 @@ def _series(uid: str, members: list[InstanceHeader], cfg: LoaderConfig) -> Serie
         stacks.append(_other_stack(uid, rest))
     for index, stack in enumerate(stacks):
         stack.index = index
-    _one_volume_per_anatomy(stacks)
     notes = list(dict.fromkeys(n for i in members for n in i.notes))
     for stack in stacks:
         stack.warnings[:0] = [n for n in notes if n not in stack.warnings]
     modality = first.modality or ("CT" if ct else "")
     return Series(uid, modality, first.series_number, first.series_description, stacks)
-
-
-def _one_volume_per_anatomy(stacks: list[Stack]) -> None:
-    """Stacks of one series that image the same anatomy (two acquisitions at the same
-    positions, an axial and a coronal set) are analysed once: the largest, so that one
-    mass is never counted twice. The others are listed with the reason."""
-    volumes = [st for st in stacks if st.kind == "ct_volume" and st.plan is not None and not st.failure]
-    boxes = {id(st): _extent(st) for st in volumes}
-    kept: list[Stack] = []
-    for st in sorted(volumes, key=lambda st: (-len(st.slices), st.index)):
-        twin = next((k for k in kept if _overlap(boxes[id(st)], boxes[id(k)]) > 0.5), None)
-        if twin is None:
-            kept.append(st)
-            continue
-        st.kind, st.reason = "other", (
-            f"images the same anatomy as stack {twin.index + 1} of this series (another acquisition "
-            "or orientation): not analysed, so that a finding is not counted twice"
-        )
-
-
-def _extent(stack: Stack) -> tuple[np.ndarray, np.ndarray]:
-    """Bounding box (LPS mm) of a planned stack."""
-    nz, ny, nx = stack.plan.shape  # type: ignore[union-attr]
-    corners = np.array([[i, j, k, 1.0] for i in (0, nx - 1) for j in (0, ny - 1) for k in (0, nz - 1)])
-    lps = (stack.plan.affine @ corners.T).T[:, :3]  # type: ignore[union-attr]
-    return lps.min(axis=0), lps.max(axis=0)
-
-
-def _overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
-    """Shared volume as a share of the smaller box (thin boxes get 1 mm of depth)."""
-    lo, hi = np.maximum(a[0], b[0]), np.minimum(a[1], b[1])
-    if np.any(hi < lo):
-        return 0.0
-    size = lambda box: np.prod(np.maximum(box[1] - box[0], 1.0))  # noqa: E731
-    return float(np.prod(np.maximum(hi - lo, 1.0)) / min(size(a), size(b)))
 
 
 def _radiograph_stack(series_uid: str, inst: InstanceHeader) -> Stack:

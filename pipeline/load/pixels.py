@@ -7,7 +7,6 @@ natively). Problems come back as `DecodeProblem` with a reason naming the cause.
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
@@ -15,6 +14,8 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from pipeline.errors import decoder_message, is_decoder_panic
 
 
 class DecodeProblem(Exception):
@@ -31,11 +32,11 @@ def read_dataset(path: Path) -> Dataset:
         raise DecodeProblem(f"unreadable: {exc.strerror or exc}") from None
     except Exception:
         raise DecodeProblem("cannot be parsed as DICOM when read in full (damaged file)") from None
-    _infer_transfer_syntax(ds)
+    infer_transfer_syntax(ds)
     return ds
 
 
-def _infer_transfer_syntax(ds: Dataset) -> None:
+def infer_transfer_syntax(ds: Dataset) -> None:
     """Datasets stored without file meta (no preamble) are uncompressed: name their encoding.
 
     pydicom detects the VR style and byte order while reading but needs the transfer syntax
@@ -52,6 +53,26 @@ def _infer_transfer_syntax(ds: Dataset) -> None:
     if meta is None:
         ds.file_meta = meta = FileMetaDataset()
     meta.TransferSyntaxUID = syntax
+    if not meta.get("MediaStorageSOPClassUID") and ds.get("SOPClassUID"):
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    if not meta.get("MediaStorageSOPInstanceUID") and ds.get("SOPInstanceUID"):
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+
+
+def output_header(path: Path) -> Dataset:
+    """A source file's header (no pixels) as the DICOM writers quote it: read even without
+    file meta, the transfer syntax named, and text in UTF-8 (ISO_IR 192) when the file used
+    code extensions (ISO 2022) that highdicom cannot declare; pydicom has already decoded the
+    values, so nothing is lost."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    infer_transfer_syntax(ds)
+    charsets = ds.get("SpecificCharacterSet")
+    if charsets is not None and (not isinstance(charsets, str) or "2022" in charsets):
+        ds.decode()
+        ds.SpecificCharacterSet = "ISO_IR 192"
+    return ds
 
 
 def decode_frames(ds: Dataset) -> np.ndarray:
@@ -60,24 +81,17 @@ def decode_frames(ds: Dataset) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             arr = ds.pixel_array
-    except Exception as exc:
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
+            raise
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         syntax = getattr(ts, "name", ts) or "unknown transfer syntax"
-        raise DecodeProblem(f"pixel data cannot be decoded ({syntax}): {plain_message(exc)}") from None
+        raise DecodeProblem(f"pixel data cannot be decoded ({syntax}): {decoder_message(exc)}") from None
     if arr.ndim == 2:
         return arr[None]
     if arr.ndim == 3 and ds.get("SamplesPerPixel", 1) == 1:
         return arr
     raise DecodeProblem(f"unexpected pixel array shape {arr.shape} for a greyscale image")
-
-
-def plain_message(exc: BaseException) -> str:
-    """A decoder's message without Python's vocabulary (class names, tracebacks)."""
-    if isinstance(exc, MemoryError):
-        return "too large to decode in memory"
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    text = re.sub(r"\b[A-Z]\w*(Error|Exception)\b:?\s*", "", text).strip()
-    return text[:200] or "the decoder rejected the data"
 
 
 def padding_mask(stored: np.ndarray, ds: Dataset) -> np.ndarray | None:

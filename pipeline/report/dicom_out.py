@@ -28,6 +28,8 @@ from pydicom.valuerep import PersonName
 from pipeline import __version__
 from pipeline.dicom import confidentiality_profile as profile
 from pipeline.dicom.write import uid_from
+from pipeline.errors import plain_message
+from pipeline.load.pixels import output_header
 from pipeline.models import RadiographFindings, Segmentation, StackPlan, StudyResult
 from pipeline.report import dicom_codes as codes
 from pipeline.report.deidentify import Scrubber, scrubber
@@ -171,7 +173,7 @@ class _StudyWriter:
         """The film's header as the SR may quote it; None (and a warning when the film has
         deposits, which then lose their region) when it cannot be read."""
         try:
-            header = pydicom.dcmread(findings.image.path, stop_before_pixels=True)
+            header = output_header(findings.image.path)
             if str(header.SOPInstanceUID) != findings.image.sop_instance_uid:
                 raise ValueError("the file now holds another image")
             return _as_written(header, self.identity)
@@ -180,7 +182,7 @@ class _StudyWriter:
                 ids = ", ".join(d.id for d in findings.deposits)
                 self.outputs.warnings.append(
                     f"radiograph {findings.image.stack_label} not referenced in the DICOM SR "
-                    f"({type(exc).__name__}: {exc}); deposits {ids} are there without an image region"
+                    f"({plain_message(exc)}); deposits {ids} are there without an image region"
                 )
             return None
 
@@ -243,7 +245,7 @@ def _seg_names(result: StudyResult, volumes: list[Segmentation]) -> list[str]:
 
 def _skipped(segmentation: Segmentation, exc: Exception) -> str:
     ids = ", ".join(sorted(d.id for d in segmentation.deposits))
-    reason = str(exc) if isinstance(exc, SegSkipped) else f"{type(exc).__name__}: {exc}"
+    reason = str(exc) if isinstance(exc, SegSkipped) else plain_message(exc)
     return (
         f"DICOM SEG of {segmentation.volume.stack_label} not written ({reason}); deposits {ids} are "
         "in the SR without a segment reference"

@@ -23,6 +23,8 @@ from pydicom.valuerep import format_number_as_ds
 
 from pipeline import __version__
 from pipeline.dicom.header import OWN_MANUFACTURER
+from pipeline.errors import plain_message
+from pipeline.load.pixels import output_header
 from pipeline.models import CTVolume, Deposit, Segmentation, StackPlan
 from pipeline.report import dicom_codes as codes
 
@@ -53,9 +55,9 @@ def read_source_headers(paths: tuple[Path, ...]) -> list[Dataset]:
     if not paths:
         raise SegSkipped("the volume does not list its source files")
     try:
-        return [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+        return [output_header(p) for p in paths]
     except (OSError, pydicom.errors.InvalidDicomError) as exc:
-        raise SegSkipped(f"source CT headers unreadable ({exc})") from exc
+        raise SegSkipped("source CT headers unreadable (" + plain_message(exc) + ")") from exc
 
 
 def segment_refs(segmentation: Segmentation, tracking_uids: dict[str, str]) -> list[SegmentRef]:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipeline.errors import plain_message
 from pipeline.models import Deposit, Radiograph, Segmentation, StudyResult
 from pipeline.report.html_parts import fmt
 from pipeline.report.image_views import DisplayFrame, radiograph_edges
@@ -104,7 +105,7 @@ def _save(
         image.save(path, format="PNG")
     except Exception as exc:  # one image must not cost the page
         log.debug("key image %s failed:\n%s", stem, traceback.format_exc())
-        out.notes.append(f"image {stem} not rendered ({type(exc).__name__}: {exc})")
+        out.notes.append(f"image {stem} not rendered ({plain_message(exc)})")
         return
     into.append(Figure(f"images/{path.name}", image.size[0], image.size[1], alt, caption, f"img-{stem}"))
 

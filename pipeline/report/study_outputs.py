@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.dicom.confidentiality_profile import file_identifiers
+from pipeline.errors import plain_message
 from pipeline.models import Study, StudyResult
 from pipeline.report.deidentify import Deidentifier, deidentified_report, scrub
 from pipeline.report.outputs import write_json_atomic
@@ -88,7 +89,7 @@ def _dicom(
         written = write_dicom_outputs(folder, result, pseudonym, identifiers)
     except Exception as exc:  # a DICOM writer bug must not lose the report
         log.debug("DICOM outputs failed:\n%s", traceback.format_exc())
-        report["warnings"].append(f"DICOM SEG/SR not written ({type(exc).__name__}: {exc})")
+        report["warnings"].append(f"DICOM SEG/SR not written ({plain_message(exc)})")
         return []
     report["warnings"].extend(written.warnings)
     by_id = {d["id"]: d for d in report["deposits"]}
@@ -106,6 +107,6 @@ def _html(
         images = write_html_report(folder, result, report, options.settings)
     except Exception as exc:  # a rendering bug must not lose the report
         log.debug("report.html failed:\n%s", traceback.format_exc())
-        report["warnings"].append(f"report.html not written ({type(exc).__name__}: {exc})")
+        report["warnings"].append(f"report.html not written ({plain_message(exc)})")
         return {}
     return {"report_html": "report.html", "images": images}
