@@ -20,14 +20,12 @@ from pydicom.errors import InvalidDicomError
 from pipeline.dicom.checks import (
     PixelDataInfo,
     PixelModule,
-    check_geometry,
     pixel_module_problem,
-    rescale_problem,
-    stored_range,
 )
 from pipeline.dicom.confidentiality_profile import profile_identifiers
+from pipeline.dicom.frames import CT_SOP_PREFIX, frame_headers, functional_body_part, functional_number
 from pipeline.dicom.identity import resolve_identifiers, valid_uid
-from pipeline.dicom.values import integer, number, present, raw_text, strings, text, vector
+from pipeline.dicom.values import integer, number, present, strings, text
 from pipeline.models import FrameHeader, InstanceHeader
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
@@ -171,10 +169,10 @@ def _instance_header(
         samples_per_pixel=integer(ds, "SamplesPerPixel") or 1,
         number_of_frames=max(integer(ds, "NumberOfFrames") or 1, 1),
         has_pixel_data=pixels.present,
-        body_part_examined=text(ds, "BodyPartExamined") or _functional_body_part(ds),
+        body_part_examined=text(ds, "BodyPartExamined") or functional_body_part(ds),
         view_position=text(ds, "ViewPosition"),
         laterality=text(ds, "ImageLaterality") or text(ds, "Laterality"),
-        kvp=number(ds, "KVP") or _functional_number(ds, "CTXRayDetailsSequence", "KVP"),
+        kvp=number(ds, "KVP") or functional_number(ds, "CTXRayDetailsSequence", "KVP"),
         contrast_agent=text(ds, "ContrastBolusAgent"),
         frames=frames,
         patient_identifiers=patient_identifiers(ds),
@@ -183,9 +181,6 @@ def _instance_header(
         problem=problem,
         notes=tuple(notes),
     )
-
-
-_CT_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1.2"
 
 
 def _uid_note(keyword: str, value: str) -> str:
@@ -224,34 +219,12 @@ def _image_checks(
         notes.append(f"NumberOfFrames {frames_given}: taken as 1")
     if problem is None and len(frames) != module.frames and "PerFrameFunctionalGroupsSequence" in ds:
         problem = f"NumberOfFrames {module.frames} but {len(frames)} per-frame functional group items"
-    is_ct = str(ds.get("SOPClassUID", "")).startswith(_CT_SOP_PREFIX)
+    is_ct = str(ds.get("SOPClassUID", "")).startswith(CT_SOP_PREFIX)
     if is_ct and not text(ds, "Modality"):
         notes.append("no Modality in the header: taken as CT from its SOP Class")
     if is_ct and not present(ds, "RescaleSlope") and "PerFrameFunctionalGroupsSequence" not in ds:
         notes.append("no RescaleSlope/RescaleIntercept: stored values taken as Hounsfield units")
     return problem, notes
-
-
-def _functional_item(ds: Dataset, sequence: str) -> Dataset | None:
-    """The first item of a functional group macro, shared first, else the first frame's:
-    enhanced CT keeps kVp and anatomy there rather than at the top level (PS3.3 C.7.6.16)."""
-    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        items = ds.get(groups) or []
-        if items and items[0].get(sequence):
-            return items[0].get(sequence)[0]
-    return None
-
-
-def _functional_number(ds: Dataset, sequence: str, keyword: str) -> float | None:
-    return number(_functional_item(ds, sequence), keyword)
-
-
-def _functional_body_part(ds: Dataset) -> str | None:
-    """The Frame Anatomy macro's coded region, as a BodyPartExamined-style word ("CHEST")."""
-    anatomy = _functional_item(ds, "FrameAnatomySequence")
-    region = anatomy.get("AnatomicRegionSequence") if anatomy is not None else None
-    meaning = text(region[0], "CodeMeaning") if region else None
-    return meaning.upper() if meaning else None
 
 
 def is_own_output(ds: Dataset) -> bool:
@@ -278,127 +251,6 @@ def patient_identifiers(ds: Dataset) -> tuple[str, ...]:
         found += [v.strip() for v in strings(ds, keyword) if v.strip()]
     # and every other value the PS3.15 basic profile removes (institution, station, ...)
     return tuple(dict.fromkeys([*found, *profile_identifiers(ds)]))
-
-
-def frame_headers(ds: Dataset) -> tuple[FrameHeader, ...]:
-    """Per-frame geometry and rescale, from functional groups when the file has them."""
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if not per_frame:
-        return (_classic_frame(ds),)
-    shared_seq = ds.get("SharedFunctionalGroupsSequence")
-    shared = shared_seq[0] if shared_seq else Dataset()
-    return tuple(_functional_frame(ds, i, item, shared) for i, item in enumerate(per_frame))
-
-
-def _classic_frame(ds: Dataset) -> FrameHeader:
-    return _checked_frame(
-        ds,
-        index=0,
-        geometry=(ds, ds, ds),
-        transform=ds,
-        temporal_index=integer(ds, "TemporalPositionIdentifier"),
-        stack_id=None,
-        frame_type=strings(ds, "ImageType"),
-    )
-
-
-def _checked_frame(
-    ds: Dataset,
-    *,
-    index: int,
-    geometry: tuple[Dataset | None, Dataset | None, Dataset | None],
-    transform: Dataset | None,
-    temporal_index: int | None,
-    stack_id: str | None,
-    frame_type: tuple[str, ...],
-) -> FrameHeader:
-    """One frame's values, checked: `problem` set when its geometry or rescale is unusable.
-
-    `geometry` holds the datasets with the position, the orientation and the pixel
-    measures (the file itself for a classic image, functional group items otherwise)."""
-    position_ds, orientation_ds, measures_ds = geometry
-    problems = [
-        _unparsed(position_ds, "ImagePositionPatient", 3),
-        _unparsed(orientation_ds, "ImageOrientationPatient", 6),
-        _unparsed(measures_ds, "PixelSpacing", 2),
-    ]
-    checked = check_geometry(
-        vector(position_ds, "ImagePositionPatient", 3),
-        vector(orientation_ds, "ImageOrientationPatient", 6),
-        vector(measures_ds, "PixelSpacing", 2),
-        number(measures_ds, "SliceThickness"),
-    )
-    slope, intercept, rescale_note = _rescale_values(transform)
-    is_ct = str(ds.get("SOPClassUID", "")).startswith(_CT_SOP_PREFIX)
-    bits = stored_range(integer(ds, "BitsStored"), integer(ds, "PixelRepresentation"))
-    problem = next((p for p in [*problems, checked.problem] if p), None)
-    bad_rescale = rescale_note or rescale_problem(slope, intercept, bits, hounsfield=is_ct)
-    repairs = checked.repairs
-    if not is_ct and bad_rescale is None and slope is not None and slope < 0:
-        inverted = f"RescaleSlope {slope:g} is negative: the modality LUT inverts the image (as given)"
-        repairs += (inverted,)
-    spacing = checked.pixel_spacing
-    return FrameHeader(
-        index=index,
-        position=checked.position,  # type: ignore[arg-type]
-        orientation=checked.orientation,  # type: ignore[arg-type]
-        pixel_spacing=spacing if spacing and min(spacing) > 0 else None,  # type: ignore[arg-type]
-        slice_thickness=checked.slice_thickness,
-        rescale_slope=slope if bad_rescale is None and slope is not None else 1.0,
-        rescale_intercept=intercept if bad_rescale is None and intercept is not None else 0.0,
-        rescale_type=text(transform, "RescaleType") if transform is not None else None,
-        temporal_index=temporal_index,
-        stack_id=stack_id,
-        frame_type=frame_type,
-        geometry_problem=problem,
-        rescale_problem=bad_rescale,
-        repairs=repairs,
-    )
-
-
-def _unparsed(ds: Dataset | None, keyword: str, n: int) -> str | None:
-    """A value that is present but is not `n` numbers: a problem, never taken as absent."""
-    if not present(ds, keyword) or vector(ds, keyword, n) is not None:
-        return None
-    return f"{keyword} '{raw_text(ds, keyword)}' is not {n} numbers"
-
-
-def _rescale_values(transform: Dataset | None) -> tuple[float | None, float | None, str | None]:
-    """(slope, intercept, problem): present values that do not parse are problems."""
-    values: list[float | None] = []
-    for keyword in ("RescaleSlope", "RescaleIntercept"):
-        value = number(transform, keyword)
-        if value is None and present(transform, keyword):
-            return None, None, f"{keyword} '{raw_text(transform, keyword)}' is not a number"
-        values.append(value)
-    return values[0], values[1], None
-
-
-def _functional_frame(root: Dataset, index: int, item: Dataset, shared: Dataset) -> FrameHeader:
-    """One frame of an enhanced image: per-frame groups win over shared ones (PS3.3 C.7.6.16)."""
-
-    def group(name: str) -> Dataset | None:
-        for source in (item, shared):
-            seq = source.get(name)
-            if seq:
-                return seq[0]
-        return None
-
-    position = group("PlanePositionSequence")
-    orientation = group("PlaneOrientationSequence")
-    measures = group("PixelMeasuresSequence")
-    transform = group("PixelValueTransformationSequence")
-    content = group("FrameContentSequence")
-    frame_type = group("CTImageFrameTypeSequence")
-    return _checked_frame(
-        root,
-        index=index,
-        geometry=(position, orientation, measures),
-        transform=transform,
-        temporal_index=integer(content, "TemporalPositionIndex") if content else None,
-        stack_id=text(content, "StackID") if content else None,
-        frame_type=strings(frame_type, "FrameType") if frame_type else (),
-    )
 
 
 # --- file checks -------------------------------------------------------------------------

@@ -6,16 +6,10 @@ that is not used is listed with its reason; nothing here raises on bad input.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import warnings as warnings_module
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
-import pydicom
 
 from pipeline.config import Config, LoaderConfig
 from pipeline.dicom.checks import PixelDataInfo
@@ -29,9 +23,9 @@ from pipeline.dicom.header import (
 )
 from pipeline.discover.classify import needs_pixels
 from pipeline.discover.dicomdir import dicomdir_summary
+from pipeline.discover.duplicates import drop_duplicate_instances
 from pipeline.discover.group import group_studies
 from pipeline.discover.walk import FileWalk, missing_roots
-from pipeline.errors import is_decoder_panic
 from pipeline.models import Discovery, InstanceHeader, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -59,7 +53,7 @@ def discover(paths: Sequence[Path | str], config: Config | LoaderConfig | None =
             skipped.append(SkippedFile(path, "header could not be interpreted (malformed DICOM)"))
         if inst is not None:
             instances.append(inst)
-    instances = _drop_duplicate_instances(instances, skipped)
+    instances = drop_duplicate_instances(instances, skipped)
     log.info("discovered %d DICOM instances in %d files", len(instances), walk.n_found)
     return Discovery(roots, group_studies(instances, cfg), skipped, walk.n_found, warnings)
 
@@ -110,77 +104,3 @@ def _loader_config(config: Config | LoaderConfig | None) -> LoaderConfig:
     if config is None:
         return LoaderConfig()
     return config.loader if isinstance(config, Config) else config
-
-
-def _drop_duplicate_instances(
-    instances: list[InstanceHeader], skipped: list[SkippedFile]
-) -> list[InstanceHeader]:
-    """One SOP Instance UID, one image. Copies of it (the same bytes, or the same header and
-    pixel values in another encoding) are used once, a usable copy before a damaged one.
-    Files that share the UID but hold different images conflict: which one is the real
-    slice cannot be known, so none is used, and each is set aside with the reason."""
-    by_uid: dict[str, list[InstanceHeader]] = defaultdict(list)
-    for inst in instances:
-        by_uid[inst.sop_instance_uid].append(inst)
-    kept: list[InstanceHeader] = []
-    for uid, group in by_uid.items():
-        group = sorted(group, key=lambda i: i.problem is not None)  # stable: usable first
-        usable = [i for i in group if i.problem is None]
-        if len({_content_key(i) for i in usable}) > 1 or (usable and _pixels_differ(usable)):
-            names = ", ".join(i.path.name for i in usable[:4])
-            reason = (
-                f"SOP Instance UID {uid} is used by {len(usable)} files with different images "
-                f"({names}): none of them is used"
-            )
-            kept += [replace(i, problem=reason) for i in usable]
-            skipped += [SkippedFile(i.path, i.problem or reason) for i in group if i.problem]
-            continue
-        first = group[0]
-        kept.append(first)
-        for inst in group[1:]:
-            copy = f"same SOP Instance UID as {first.path} (another copy of that image): used once"
-            skipped.append(SkippedFile(inst.path, inst.problem or copy))
-    order = {id(i): n for n, i in enumerate(instances)}
-    return sorted(kept, key=lambda i: order.get(id(i), -1))
-
-
-def _content_key(inst: InstanceHeader) -> tuple:
-    """What two copies of one image must share: where it is and how its values map."""
-    frames = tuple(
-        (f.position, f.orientation, f.pixel_spacing, f.rescale_slope, f.rescale_intercept)
-        for f in inst.frames
-    )
-    return (inst.study_uid, inst.series_uid, inst.rows, inst.columns, inst.number_of_frames, frames)
-
-
-def _pixels_differ(group: list[InstanceHeader]) -> bool:
-    """Whether files claiming one SOP instance hold different pixel values (decoded, so that
-    a re-encoded copy is still a copy). Only files that share a UID get here: rare."""
-    if len(group) < 2:
-        return False
-    digests = {_file_digest(i.path) for i in group}
-    if len(digests) == 1:
-        return False
-    arrays = [_pixel_values(i.path) for i in group]
-    if any(a is None for a in arrays):
-        return True
-    return not all(np.array_equal(arrays[0], a) for a in arrays[1:])
-
-
-def _file_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fp:
-        for block in iter(lambda: fp.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-def _pixel_values(path: Path) -> np.ndarray | None:
-    try:
-        with warnings_module.catch_warnings():
-            warnings_module.simplefilter("ignore")
-            return pydicom.dcmread(path, force=True).pixel_array
-    except BaseException as exc:
-        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
-            raise
-        return None
