@@ -71,9 +71,11 @@ def cli(verbose: int, quiet: bool) -> None:
     levels = (logging.WARNING, logging.INFO, logging.DEBUG)
     level = logging.ERROR if quiet else levels[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # pydicom logs every odd value it meets; calcscan reports problems per file itself. A
-    # filter, not the logger's level: importing pydicom later resets that level to WARNING.
-    pydicom_floor = logging.DEBUG if verbose >= 2 else logging.ERROR
+    # pydicom logs every odd value it meets, and each decoder plugin that fails before
+    # another succeeds (with its traceback); calcscan reports problems per file itself, so
+    # pydicom is heard only with -vv. A filter, not the logger's level: importing pydicom
+    # later resets that level to WARNING.
+    pydicom_floor = logging.DEBUG if verbose >= 2 else logging.CRITICAL + 1
     for handler in logging.getLogger().handlers:
         handler.addFilter(lambda r: not r.name.startswith("pydicom") or r.levelno >= pydicom_floor)
 

@@ -220,3 +220,20 @@ def test_a_study_of_only_damaged_images_fails_beside_analysed_ones(tmp_path):
     assert by_folder["truncated"]["status"] == "failed"
     assert "truncated" in by_folder["truncated"]["reason"]
     _assert_accounted(run, root)
+
+
+def test_compressed_data_under_another_codec_s_name_is_named(tmp_path):
+    """JPEG 2000 data labelled JPEG baseline: a decoder may still read it by its content,
+    but the file is mislabelled and the series says so."""
+    from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit
+
+    root = tmp_path / "in"
+    paths = SeriesWriter(root).write(
+        make_volume(shape=(4, 32, 32)), axial_affine(), tag="j2k", transfer_syntax=JPEG2000Lossless
+    )
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+        ds.save_as(path)
+    (stack,) = discover([root]).studies[0].stacks
+    assert any("is JPEG 2000 but the transfer syntax says JPEG" in w for w in stack.warnings), stack.warnings

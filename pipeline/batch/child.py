@@ -116,7 +116,7 @@ def _log_to(conn: Connection, level: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [_PipeHandler(conn)]
     root.setLevel(level)
-    logging.getLogger("pydicom").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.ERROR)
+    logging.getLogger("pydicom").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.CRITICAL + 1)
 
 
 def _main() -> None:

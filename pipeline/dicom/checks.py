@@ -131,6 +131,30 @@ JPEG2000_SYNTAXES = {
     "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",
 }  # fmt: skip
 RLE_SYNTAX = "1.2.840.10008.1.2.5"
+JPEG_FAMILY = {  # JPEG baseline, extended, lossless, JPEG-LS: all start with a JPEG SOI marker
+    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
+}  # fmt: skip
+
+
+def codec_note(info: PixelDataInfo) -> str | None:
+    """Compressed data whose own start marker says another codec than the transfer syntax
+    (a relabelled file). Decoders may still read it by its content, so it is a warning."""
+    head, syntax = info.first_fragment, info.transfer_syntax
+    if not info.encapsulated or len(head) < 4 or syntax is None:
+        return None
+    found = None
+    if head[:2] == b"\xff\x4f" or head[4:8] == b"jP  ":  # codestream SOC, or a JP2 signature box
+        found = "JPEG 2000"
+    elif head[:2] == b"\xff\xd8":  # SOI
+        found = "JPEG"
+    expected = "JPEG 2000" if syntax in JPEG2000_SYNTAXES else "JPEG" if syntax in JPEG_FAMILY else None
+    if found and expected and found != expected:
+        return (
+            f"the compressed pixel data is {found} but the transfer syntax says {expected} "
+            f"({syntax}): the file is mislabelled; its data were decoded by their content"
+        )
+    return None
 
 
 def codestream_problem(pm: PixelModule, info: PixelDataInfo) -> str | None:

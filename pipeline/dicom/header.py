@@ -20,6 +20,7 @@ from pydicom.errors import InvalidDicomError
 from pipeline.dicom.checks import (
     PixelDataInfo,
     PixelModule,
+    codec_note,
     pixel_module_problem,
 )
 from pipeline.dicom.confidentiality_profile import profile_identifiers
@@ -214,6 +215,9 @@ def _image_checks(
         photometric=text(ds, "PhotometricInterpretation"),
     )
     problem, notes = pixel_module_problem(module, pixels)
+    mislabelled = codec_note(pixels)
+    if mislabelled:
+        notes.append(mislabelled)
     frames_given = integer(ds, "NumberOfFrames")
     if frames_given is not None and frames_given < 1:
         notes.append(f"NumberOfFrames {frames_given}: taken as 1")
