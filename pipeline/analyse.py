@@ -19,7 +19,7 @@ from pipeline.anatomy.radiograph import map_radiograph_sites
 from pipeline.batch import failpoints
 from pipeline.clinical import ClinicalContext
 from pipeline.config import Config
-from pipeline.errors import CalcscanError, LoadError, is_decoder_panic, plain_message
+from pipeline.errors import CalcscanError, LoadError, must_propagate, plain_message
 from pipeline.file_accounting import account_files
 from pipeline.load import load_stack
 from pipeline.load.canonical import canonical
@@ -171,7 +171,7 @@ def _analyse_stack(
         outcome.input_problem = isinstance(exc, LoadError)
         return _failed(outcome, str(exc), started), None
     except BaseException as exc:  # a bug in a stage must not take the study down
-        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
+        if must_propagate(exc):
             raise
         log.debug("stack %s failed:\n%s", stack.label, traceback.format_exc())
         reason = f"internal error while analysing this series: {plain_message(exc)}"

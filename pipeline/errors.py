@@ -7,6 +7,8 @@ traceback), as the report contract requires for usage and configuration errors.
 
 import re
 
+_INTERNAL = "an unexpected condition in calcscan's code (run with -vv for details, and please report it)"
+
 
 class CalcscanError(Exception):
     """Base class of every error calcscan raises on purpose."""
@@ -24,19 +26,20 @@ class LoadError(CalcscanError):
     """A series or image that cannot be turned into pixels with geometry."""
 
 
-def plain_message(exc: BaseException) -> str:
+def plain_message(exc: BaseException, otherwise: str = "") -> str:
     """What went wrong, in words, for a reason or warning: never Python's class names or
     messages (those go to the log with -vv), which mean nothing to the person reading the
-    report. System errors keep the system's own sentence ("No space left on device")."""
+    report. System errors keep the system's own sentence ("No space left on device");
+    `otherwise` says what any other failure means where it was caught."""
     if isinstance(exc, MemoryError):
         return "not enough memory"
     if isinstance(exc, RecursionError):
-        return "data nested too deeply to read"
+        return "sequences nested too deeply to read"
     if isinstance(exc, UnicodeError):
         return "text in an unknown or invalid character set"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return "an unexpected condition in calcscan's code (run with -vv for details, and please report it)"
+    return otherwise or _INTERNAL
 
 
 def decoder_message(exc: BaseException) -> str:
@@ -57,7 +60,8 @@ def decoder_message(exc: BaseException) -> str:
     return text[:200]
 
 
-def is_decoder_panic(exc: BaseException) -> bool:
-    """A compiled decoder's panic (pyo3's PanicException is a BaseException): a failure of
-    that file's data, not a reason to lose the process; Ctrl-C, SIGTERM and exit still are."""
-    return type(exc).__name__ == "PanicException"
+def must_propagate(exc: BaseException) -> bool:
+    """Whether a caught BaseException must go on up: Ctrl-C, SIGTERM and exit do; a compiled
+    decoder's panic (pyo3's PanicException is a BaseException too) is a failure of that
+    file's data, not a reason to lose the process, and is handled like any Exception."""
+    return not isinstance(exc, Exception) and type(exc).__name__ != "PanicException"

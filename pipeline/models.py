@@ -161,6 +161,14 @@ class StackPlan:
         """3x3 unit column vectors of the i, j, k axes in LPS (k is sheared under tilt)."""
         return self.affine[:3, :3] / np.linalg.norm(self.affine[:3, :3], axis=0)
 
+    @property
+    def extent_lps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(min, max) LPS mm over the centres of the volume's corner voxels."""
+        nz, ny, nx = self.shape
+        corners = np.array([[i, j, k, 1.0] for i in (0, nx - 1) for j in (0, ny - 1) for k in (0, nz - 1)])
+        lps = (self.affine @ corners.T).T[:, :3]
+        return lps.min(axis=0), lps.max(axis=0)
+
 
 @dataclass
 class Stack:

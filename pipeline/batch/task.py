@@ -18,7 +18,7 @@ from pipeline.analyse import analyse_study
 from pipeline.batch import failpoints
 from pipeline.batch.job import StudyJob
 from pipeline.batch.record import RECORD_FILE, StudyRecord, failed_record, summary_row
-from pipeline.errors import is_decoder_panic, plain_message
+from pipeline.errors import must_propagate, plain_message
 from pipeline.file_accounting import source_folders, top_reasons
 from pipeline.models import StudyResult
 from pipeline.report.deidentify import scrub
@@ -57,7 +57,7 @@ def process_study(job: StudyJob, progress: Progress = _quiet) -> StudyRecord:
             record = _record(job, result, report["summary"])
             write_study_folder(job.out, key, lambda folder: _fill(folder, job, result, report, record, clock))
     except BaseException as exc:  # the study's own code path failed outside any stack
-        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
+        if must_propagate(exc):
             raise
         log.error("study %s failed: %s: %s", key, type(exc).__name__, exc)
         log.debug("%s", traceback.format_exc())

@@ -27,8 +27,10 @@ from pipeline.dicom.confidentiality_profile import profile_identifiers
 from pipeline.dicom.frames import CT_SOP_PREFIX, frame_headers, functional_body_part, functional_number
 from pipeline.dicom.identity import resolve_identifiers, valid_uid
 from pipeline.dicom.values import integer, number, present, strings, text
+from pipeline.errors import plain_message
 from pipeline.models import FrameHeader, InstanceHeader
 
+_MALFORMED = "a malformed or out-of-range value"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
 OWN_MANUFACTURER = "calcscan"  # Manufacturer of the SEG and SR calcscan writes
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -126,19 +128,9 @@ def instance_header(path: Path, ds: Dataset, pixels: PixelDataInfo) -> InstanceH
         except HeaderProblem:
             raise
         except Exception as exc:
-            raise HeaderProblem(f"header values cannot be interpreted ({_plain(exc)})") from None
+            why = plain_message(exc, _MALFORMED)
+            raise HeaderProblem(f"header values cannot be interpreted ({why})") from None
     return inst
-
-
-def _plain(exc: Exception) -> str:
-    """An unexpected parsing failure as words, without Python's class names."""
-    if isinstance(exc, RecursionError):
-        return "sequences nested too deeply"
-    if isinstance(exc, MemoryError):
-        return "a value too large to hold in memory"
-    if isinstance(exc, UnicodeError):
-        return "text in an unknown or invalid character set"
-    return "a malformed or out-of-range value"
 
 
 def _instance_header(
@@ -292,7 +284,7 @@ def _parse(fp: Any, force: bool) -> Dataset:
     except EOFError:
         raise HeaderProblem("truncated: the file ends inside the header") from None
     except Exception as exc:  # pydicom raises many kinds on malformed headers
-        raise HeaderProblem(f"malformed DICOM header ({_plain(exc)})") from None
+        raise HeaderProblem(f"malformed DICOM header ({plain_message(exc, _MALFORMED)})") from None
 
 
 def _check_meta_complete(ds: Dataset, has_preamble: bool, size: int) -> None:
@@ -351,7 +343,7 @@ def _reread_deflated(path: Path) -> tuple[Dataset, PixelDataInfo]:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=True)
     except Exception as exc:
-        raise HeaderProblem(f"malformed deflated DICOM file ({_plain(exc)})") from None
+        raise HeaderProblem(f"malformed deflated DICOM file ({plain_message(exc, _MALFORMED)})") from None
     keywords = [k for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData") if k in ds]
     length = len(ds[keywords[0]].value or b"") if keywords else None
     for keyword in keywords:

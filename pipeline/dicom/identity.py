@@ -46,12 +46,17 @@ def derived_uid(*sources: object) -> str:
     return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
-def file_digest_uid(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     sha = hashlib.sha256()
     with open(path, "rb") as fp:
         for block in iter(lambda: fp.read(1 << 20), b""):
             sha.update(block)
-    return derived_uid("file", sha.hexdigest())
+    return sha.hexdigest()
+
+
+def file_digest_uid(path: Path) -> str:
+    return derived_uid("file", file_sha256(path))
 
 
 def resolve_identifiers(path: Path, ds: Dataset) -> tuple[dict[str, str], tuple[str, ...]]:

@@ -8,7 +8,6 @@ decide the analysis, so neither is used and both are named.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections import defaultdict
 from dataclasses import replace
@@ -17,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from pipeline.errors import is_decoder_panic
+from pipeline.dicom.identity import file_sha256
+from pipeline.errors import must_propagate
 from pipeline.models import InstanceHeader, SkippedFile
 
 
@@ -67,7 +67,7 @@ def _pixels_differ(group: list[InstanceHeader]) -> bool:
     a re-encoded copy is still a copy). Only files that share a UID get here: rare."""
     if len(group) < 2:
         return False
-    digests = {_file_digest(i.path) for i in group}
+    digests = {file_sha256(i.path) for i in group}
     if len(digests) == 1:
         return False
     arrays = [_pixel_values(i.path) for i in group]
@@ -76,20 +76,12 @@ def _pixels_differ(group: list[InstanceHeader]) -> bool:
     return not all(np.array_equal(arrays[0], a) for a in arrays[1:])
 
 
-def _file_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fp:
-        for block in iter(lambda: fp.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
 def _pixel_values(path: Path) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pydicom.dcmread(path, force=True).pixel_array
     except BaseException as exc:
-        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
+        if must_propagate(exc):
             raise
         return None

@@ -27,7 +27,7 @@ def one_volume_per_anatomy(study: Study) -> None:
     """Mark every volume that repeats the anatomy of a preferred one as not analysed."""
     where = {id(st): se for se in study.series for st in se.stacks}
     volumes = [st for st in study.stacks if _candidate(st)]
-    boxes = {id(st): extent(st) for st in volumes}
+    boxes = {id(st): st.plan.extent_lps for st in volumes}  # type: ignore[union-attr]
     kept: list[Stack] = []
     for stack in sorted(volumes, key=lambda st: _preference(st, where[id(st)], boxes[id(st)])):
         twin = next((k for k in kept if _same_space(stack, k, boxes)), None)
@@ -72,14 +72,6 @@ def _name(twin: Stack, twin_series: Series, series: Series) -> str:
         return f"stack {twin.index + 1} of this series"
     number = f"series {twin_series.number}" if twin_series.number is not None else "another series"
     return f"{number} ({twin.series_uid})"
-
-
-def extent(stack: Stack) -> tuple[np.ndarray, np.ndarray]:
-    """Bounding box (LPS mm) of a planned stack."""
-    nz, ny, nx = stack.plan.shape  # type: ignore[union-attr]
-    corners = np.array([[i, j, k, 1.0] for i in (0, nx - 1) for j in (0, ny - 1) for k in (0, nz - 1)])
-    lps = (stack.plan.affine @ corners.T).T[:, :3]  # type: ignore[union-attr]
-    return lps.min(axis=0), lps.max(axis=0)
 
 
 def overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from pipeline import __version__
 from pipeline.models import Discovery, Stack, Study
 
@@ -64,8 +62,7 @@ def geometry_summary(stack: Stack) -> dict[str, Any] | None:
     if plan is None:
         return None
     nz, ny, nx = plan.shape
-    corners = np.array([[i, j, k, 1.0] for i in (0, nx - 1) for j in (0, ny - 1) for k in (0, nz - 1)])
-    lps = (plan.affine @ corners.T).T[:, :3]
+    low, high = plan.extent_lps
     return {
         "frame": "DICOM patient coordinates (LPS), mm",
         "size_xyz": [nx, ny, nz],
@@ -76,8 +73,8 @@ def geometry_summary(stack: Stack) -> dict[str, Any] | None:
         "tilt_deg": round(plan.tilt_deg, 3),
         "interpolated_slices": len(plan.interpolated),
         "extent_lps_mm": {
-            "min": [round(float(v), 2) for v in lps.min(axis=0)],
-            "max": [round(float(v), 2) for v in lps.max(axis=0)],
+            "min": [round(float(v), 2) for v in low],
+            "max": [round(float(v), 2) for v in high],
         },
     }
 

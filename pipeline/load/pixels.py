@@ -15,7 +15,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from pipeline.errors import decoder_message, is_decoder_panic
+from pipeline.errors import decoder_message, must_propagate
 
 
 class DecodeProblem(Exception):
@@ -82,7 +82,7 @@ def decode_frames(ds: Dataset) -> np.ndarray:
             warnings.simplefilter("ignore")
             arr = ds.pixel_array
     except BaseException as exc:
-        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
+        if must_propagate(exc):
             raise
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         syntax = getattr(ts, "name", ts) or "unknown transfer syntax"
