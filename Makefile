@@ -37,6 +37,7 @@ test: install-test
 # not part of `make test`: generates clinical-size phantoms once (benchmarks/data/), ~15 min
 bench: install
 	$(BIN)/python benchmarks/bench_performance.py
+	$(BIN)/python -m benchmarks.bench_real_anatomy
 
 # not part of `make test` (which runs 1000): 10,000 mutated studies from tests/fuzz as one batch,
 # roughly 40 min on 2 cores (0.22 s per study measured at 1000) and 2 GB in a temporary folder,

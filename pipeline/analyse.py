@@ -27,6 +27,7 @@ from pipeline.load.radiograph import calibration_of
 from pipeline.models import (
     CTVolume,
     Deposit,
+    Incidental,
     RadiographFindings,
     Segmentation,
     Series,
@@ -78,6 +79,7 @@ def analyse_study(
     result = StudyResult(
         study, outcomes, deposits, segmentations, radiograph_findings=findings, warnings=warnings
     )
+    result.incidental = number_incidental([i for s in segmentations for i in s.incidental])
     result.comparisons = compare_with_ct(result)
     result.patterns = evaluate_patterns(result, config, clinical) if result.analysed else []
     result.used_files, result.unused_files = account_files(result)
@@ -121,6 +123,14 @@ def number_deposits(deposits: list[Deposit]) -> list[Deposit]:
     )
     for n, d in enumerate(ordered, start=1):
         d.id = f"D{n}"
+    return ordered
+
+
+def number_incidental(found: list[Incidental]) -> list[Incidental]:
+    """Ids I1, I2... from head to foot (then patient's right to left), as deposits are."""
+    ordered = sorted(found, key=lambda i: (-round(i.centroid_lps_mm[2], 1), round(i.centroid_lps_mm[0], 1)))
+    for n, item in enumerate(ordered, start=1):
+        item.id = f"I{n}"
     return ordered
 
 

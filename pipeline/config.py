@@ -80,42 +80,75 @@ class LoaderConfig(_Section):
     """How DICOM files become stacks and volumes."""
 
     min_ct_slices: int = _num(
-        3, 1, 500, "slices", "fewest slices that make a CT volume",
+        3,
+        1,
+        500,
+        "slices",
+        "fewest slices that make a CT volume",
         "a higher minimum would turn away ordinary thin-slice series",
     )
     air_hu: float = _num(
-        -1000.0, -1100, -950, "HU", "value given to padding and out-of-FOV voxels",
+        -1000.0,
+        -1100,
+        -950,
+        "HU",
+        "value given to padding and out-of-FOV voxels",
         "air is -1000 HU; scanners store it as -1000 to -1024",
     )
     out_of_fov_below_hu: float = _num(
-        -1024.0, -4096, -1000, "HU", "HU below this is outside the reconstruction field: set to air",
+        -1024.0,
+        -4096,
+        -1000,
+        "HU",
+        "HU below this is outside the reconstruction field: set to air",
         "nothing real is less dense than air at -1000 HU; vendors store -2000 to -3024 outside the field",
     )
     duplicate_tolerance_mm: float = _num(
-        0.01, 0, 0.1, "mm", "slices closer than this along the normal share a position",
+        0.01,
+        0,
+        0.1,
+        "mm",
+        "slices closer than this along the normal share a position",
         "well below the thinnest slice spacing in use, about 0.2 mm",
         open_low=True,
     )
     slice_position_tolerance: float = _num(
-        0.1, 0, 0.5, "", "largest deviation from a uniform grid, as a fraction of the slice step",
+        0.1,
+        0,
+        0.5,
+        "",
+        "largest deviation from a uniform grid, as a fraction of the slice step",
         "half a step or more would make the neighbouring slice position ambiguous",
-        open_low=True, open_high=True,
+        open_low=True,
+        open_high=True,
     )
     uneven_spacing: Literal["resample", "split"] = Field(
         "resample",
         description="missing slices / uneven spacing: interpolate to a uniform grid, or split",
     )
     max_missing_slices: int = _num(
-        2, 0, 20, "slices", "longer runs of missing slices split the stack instead",
+        2,
+        0,
+        20,
+        "slices",
+        "longer runs of missing slices split the stack instead",
         "interpolating across a longer gap would invent anatomy",
     )
     orientation_tolerance: float = _num(
-        1e-3, 0, 0.05, "", "direction cosines closer than this are the same orientation",
+        1e-3,
+        0,
+        0.05,
+        "",
+        "direction cosines closer than this are the same orientation",
         "0.05 in a direction cosine is about 3 degrees: a different orientation",
         open_low=True,
     )
     tilt_tolerance_deg: float = _num(
-        0.1, 0, 5, "degrees", "slice step this far off the normal counts as gantry tilt",
+        0.1,
+        0,
+        5,
+        "degrees",
+        "slice step this far off the normal counts as gantry tilt",
         "a larger tolerance would ignore real gantry tilts of 5-30 degrees",
     )
     follow_symlinks: bool = Field(False, description="descend into symlinked folders")
@@ -134,7 +167,11 @@ class SegmentationConfig(_Section):
     )
 
     threshold_hu: float = _num(
-        130.0, 50, 1000, "HU", "calcium threshold (Agatston's 130 HU)",
+        130.0,
+        50,
+        1000,
+        "HU",
+        "calcium threshold (Agatston's 130 HU)",
         "calcium thresholds in use are 100-400 HU; below 50 is soft tissue, above 1000 misses most calcium",
     )
     kvp_aware: bool = Field(False, description="scale the threshold and Agatston bands with kVp")
@@ -143,31 +180,63 @@ class SegmentationConfig(_Section):
     )
     min_voxels: int = _num(3, 1, 1000, "voxels", "smallest deposit kept, in voxels")
     edge_fragment_mm3: float = _num(
-        100.0, 0, 10000, "mm3",
+        100.0,
+        0,
+        10000,
+        "mm3",
         "smaller clumps cut by the first or last slice are not reported (bone stubs)",
         "a bone stub cut by the scan is at most a few mL",
     )
     significance_sigma: float = _num(
         10.0, 0, 50, "noise sigmas", "peak must exceed the surrounding tissue by this many noise sigmas"
     )
+    min_peak_margin_hu: float = _num(
+        120.0,
+        0,
+        1000,
+        "HU",
+        "peak must exceed the calcium threshold by this (by half in fat, where calcium stands out more)",
+        "specks peaking at 130-250 HU are noise, streaks and vessel partial volume on routine CT; "
+        "0 keeps every speck",
+    )
     body_threshold_hu: float = _num(
-        -500.0, -900, -150, "HU", "tissue vs air for the body mask",
+        -500.0,
+        -900,
+        -150,
+        "HU",
+        "tissue vs air for the body mask",
         "between air at -1000 HU and fat at about -100 HU",
     )
     table_gap_mm: float = _num(
-        4.0, 0, 20, "mm", "opening radius that detaches the table",
+        4.0,
+        0,
+        20,
+        "mm",
+        "opening radius that detaches the table",
         "a wider opening would cut off fingers and thin limbs too",
     )
     min_body_part_mm3: float = _num(
-        20000.0, 0, 100000, "mm3", "smaller separate parts are not body",
+        20000.0,
+        0,
+        100000,
+        "mm3",
+        "smaller separate parts are not body",
         "a hand or a foot, several hundred mL, may be scanned alone",
     )
     bone_threshold_hu: float = _num(
-        200.0, 100, 600, "HU", "bone (cortex and dense cancellous bone)",
+        200.0,
+        100,
+        600,
+        "HU",
+        "bone (cortex and dense cancellous bone)",
         "cancellous bone is 100-400 HU, cortex over 1000 HU",
     )
     bone_margin_mm: float = _num(
-        1.5, 0, 10, "mm", "partial-volume rim around bone not searched",
+        1.5,
+        0,
+        10,
+        "mm",
+        "partial-volume rim around bone not searched",
         "partial volume reaches a voxel or two, 1-3 mm",
     )
     bone_split_hu: float = _num(
@@ -180,12 +249,20 @@ class SegmentationConfig(_Section):
         0.3, 0, 1, "", "a blob outside the cortex touching bone over less of its surface is a clump"
     )
     bone_grow_hu: float = _num(
-        120.0, 50, 400, "HU", "bone-density tissue (smoothed): cancellous bone, cartilage, not muscle",
+        120.0,
+        50,
+        400,
+        "HU",
+        "bone-density tissue (smoothed): cancellous bone, cartilage, not muscle",
         "muscle is about 50 HU",
     )
     bone_grow: bool = Field(True, description="join fragments of cancellous bone to their bone")
     cartilage_hu: float = _num(
-        80.0, 50, 300, "HU", "cartilage and discs attached to bone: denser than muscle, below bone",
+        80.0,
+        50,
+        300,
+        "HU",
+        "cartilage and discs attached to bone: denser than muscle, below bone",
         "muscle is about 50 HU, cartilage and discs 80-130 HU",
     )
     bone_embedded_fraction: float = _num(
@@ -195,50 +272,76 @@ class SegmentationConfig(_Section):
         100.0, 0, 1000, "HU", "bone's cortex is denser than its interior by at least this"
     )
     bone_cortex_hu: float = _num(
-        1000.0, 500, 2500, "HU", "cortical density: a slim rod reaching it near the skin is a phalanx",
+        1000.0,
+        500,
+        2500,
+        "HU",
+        "cortical density: a slim rod reaching it near the skin is a phalanx",
         "cortical bone is 1000-2000 HU; blur on thick slices lowers it",
     )
     bone_min_length_mm: float = _num(25.0, 0, 200, "mm", "thin bones are at least this long...")
     bone_min_elongation: float = _num(3.0, 1, 20, "", "...and this many times longer than wide")
     metal_threshold_hu: float = _num(
-        2500.0, 1500, 3071, "HU", "metal implants (denser than any calcium)",
-        "cortical bone reaches 1500-2000 HU; the usual 12-bit CT scale ends at 3071 HU, "
+        3000.0,
+        1500,
+        3071,
+        "HU",
+        "metal implants (denser than any calcium or tooth enamel)",
+        "cortical bone reaches 1500-2000 HU and tooth enamel 2500-3000 HU; the usual 12-bit CT scale "
+        "ends at 3071 HU, "
         "so a higher threshold finds no metal on most scanners",
     )
     metal_min_volume_mm3: float = _num(
         20.0, 0, 10000, "mm3", "smaller dense specks are not metal", "a larger minimum would miss screws"
     )
     metal_streaks: Literal["slab", "radius"] = Field(
-        "slab", description="exclude every slice holding metal (slab) or only a radius around it"
+        "radius", description="exclude every slice holding metal (slab) or only a radius around it"
     )
     metal_slab_margin_mm: float = _num(10.0, 0, 100, "mm", "slab mode: margin along the slice axis")
     metal_margin_mm: float = _num(
         35.0, 0, 100, "mm", "radius mode: streak zone around metal, in-plane", "streaks reach a few cm"
     )
     lung_threshold_hu: float = _num(
-        -400.0, -950, -200, "HU", "aerated lung",
+        -400.0,
+        -950,
+        -200,
+        "HU",
+        "aerated lung",
         "aerated lung is -950 to -600 HU; above -200 HU is fat and soft tissue",
     )
     lung_min_volume_mm3: float = _num(
-        50000.0, 0, 1000000, "mm3", "smaller air pockets are not lung",
+        50000.0,
+        0,
+        1000000,
+        "mm3",
+        "smaller air pockets are not lung",
         "a lung is 2-3 L, but the scan may hold only its base or apex",
     )
     blood_pool_hu: float = _num(
-        150.0, 80, 500, "HU", "blood denser than this means contrast",
-        "unenhanced blood is 40-60 HU; tissue above 600 HU is never taken for opacified blood",
+        120.0,
+        80,
+        500,
+        "HU",
+        "a blood pool (aorta, heart) measured denser than this means contrast",
+        "unenhanced blood is 40-60 HU (up to about 70 with a high haematocrit); a delayed phase "
+        "leaves the aorta at 120-150 HU",
     )
-    blood_pool_min_volume_mm3: float = _num(
-        8000.0, 0, 150000, "mm3", "a vessel or heart chamber",
-        "a larger minimum would miss every opacified vessel",
-    )
-    contrast_margin_hu: float = _num(
-        100.0, 0, 500, "HU", "on enhanced scans, calcium must exceed the lumen's 99th centile by this"
+    contrast_lumen_sd: float = _num(
+        3.0,
+        1,
+        10,
+        "robust SDs",
+        "on enhanced scans, calcium beside the lumen must exceed the lumen's median by this many SDs",
+        "Comp2Comp's aortic calcium rule; below 2 the lumen's own noise is reported",
     )
     agatston_normalise_to_3mm: bool = Field(
         True, description="scale Agatston by slice spacing / 3 mm (the protocol's slices)"
     )
     mass_calibration_mg_per_mm3_hu: float | None = _num(
-        0.00075, 0.0002, 0.002, "mg/mm3 per HU",
+        0.00075,
+        0.0002,
+        0.002,
+        "mg/mm3 per HU",
         "mg of hydroxyapatite per mm3 per HU at 120 kVp; null reports no mass",
         "at 80-140 kVp it is about 0.0005-0.001: 200 mg/cm3 of hydroxyapatite reads 200-400 HU",
     )
@@ -249,7 +352,11 @@ class AnatomyConfig(_Section):
     """How deposits are given a region, side and tissue (pipeline/anatomy/)."""
 
     periarticular_mm: float = _num(
-        20.0, 0, 100, "mm", "a deposit this close to a joint (where two bones meet) is periarticular",
+        20.0,
+        0,
+        100,
+        "mm",
+        "a deposit this close to a joint (where two bones meet) is periarticular",
         "periarticular deposits lie within a few cm of the joint",
     )
 
@@ -283,7 +390,10 @@ class RadiographConfig(_Section):
         1.0, 0, 20, "mm", "outlines measuring less than this across are specks, not reported"
     )
     min_cnr: float = _num(
-        4.5, 0, 50, "noise SDs",
+        4.5,
+        0,
+        50,
+        "noise SDs",
         "peak above the tissue and bone around it, in noise SDs (local noise where higher)",
     )
     max_elongation: float = _num(
@@ -293,36 +403,61 @@ class RadiographConfig(_Section):
         0.8, 0, 1, "", "area over convex hull area; rings and crescents are bone rims", open_low=True
     )
     max_peak_offset: float = _num(
-        0.6, 0, 1, "radii", "peak to centre, in radii; a bone end's rim peaks off-centre",
+        0.6,
+        0,
+        1,
+        "radii",
+        "peak to centre, in radii; a bone end's rim peaks off-centre",
         "the peak lies inside the outline",
     )
     min_bone_fraction: float = _num(
         0.1, 0, 1, "", "over bone, an opacity must add this fraction of the bone's signal"
     )
     bone_width_mm: float = _num(
-        12.0, 1, 50, "mm", "bones narrower than this are told apart from the soft tissue under them",
+        12.0,
+        1,
+        50,
+        "mm",
+        "bones narrower than this are told apart from the soft tissue under them",
         "the widest limb bones are 30-50 mm across",
     )
     joint_partner_mm: float = _num(
         7.0, 0, 50, "mm", "two bright spots this close across a darker gap are the ends of a joint"
     )
     joint_gap_mm: float = _num(
-        6.0, 0, 30, "mm", "a bone end facing another bone across at most this gap is at a joint",
+        6.0,
+        0,
+        30,
+        "mm",
+        "a bone end facing another bone across at most this gap is at a joint",
         "joint spaces are 1-10 mm",
     )
     joint_min_cnr: float = _num(
         7.0, 0, 50, "noise SDs", "at a joint, an opacity must stand out this much (bone ends are bright)"
     )
     edge_fraction: float = _num(
-        0.4, 0, 1, "", "an opacity's outline: this fraction of its peak above the background",
-        open_low=True, open_high=True,
+        0.4,
+        0,
+        1,
+        "",
+        "an opacity's outline: this fraction of its peak above the background",
+        open_low=True,
+        open_high=True,
     )
     work_pixel_mm: float = _num(
-        0.35, 0.05, 2, "mm", "finer images are averaged down to about this pixel size to search",
+        0.35,
+        0.05,
+        2,
+        "mm",
+        "finer images are averaged down to about this pixel size to search",
         "radiograph pixels are 0.05-0.2 mm; coarser than 2 mm loses the smallest opacities",
     )
     assumed_pixel_mm: float = _num(
-        0.2, 0.05, 1, "mm", "pixel size assumed for the size limits when the file gives no spacing",
+        0.2,
+        0.05,
+        1,
+        "mm",
+        "pixel size assumed for the size limits when the file gives no spacing",
         "radiograph pixels are 0.05-0.2 mm, digitised film up to 0.5 mm",
     )
 
@@ -461,7 +596,11 @@ def defaults_yaml() -> str:
 def _comment(text: str) -> list[str]:
     """`text` as indented YAML comment lines that fit an editor's width."""
     return textwrap.wrap(
-        text, 96, initial_indent="  #   ", subsequent_indent="  #     ", break_on_hyphens=False,
+        text,
+        96,
+        initial_indent="  #   ",
+        subsequent_indent="  #     ",
+        break_on_hyphens=False,
         break_long_words=False,
     )
 
@@ -555,8 +694,7 @@ def _problem(err: Any) -> tuple[str, set[str]]:
 def _relation_problem(section: str, ctx: dict[str, Any]) -> tuple[str, set[str]]:
     low, high = f"{section}.{ctx['low']}", f"{section}.{ctx['high']}"
     text = (
-        f"{low} = {_shown(ctx['low_value'])} must be below {high} = {_shown(ctx['high_value'])}: "
-        f"{ctx['why']}"
+        f"{low} = {_shown(ctx['low_value'])} must be below {high} = {_shown(ctx['high_value'])}: {ctx['why']}"
     )
     return text, {low, high}
 

@@ -4,7 +4,6 @@ The command line turns `UsageError` subclasses into exit code 2 with the message
 traceback), as the report contract requires for usage and configuration errors.
 """
 
-
 import re
 
 _INTERNAL = "an unexpected condition in calcscan's code (run with -vv for details, and please report it)"

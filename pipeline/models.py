@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.vocab import SeriesKind
+from pipeline.vocab import ContrastPhase, IncidentalKind, Region, SeriesKind
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -405,6 +405,81 @@ class Deposit:
     stored_bbox_ijk: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None
 
 
+@dataclass(frozen=True)
+class ContrastStatus:
+    """Intravenous contrast as measured in the blood pool (aorta, heart), the header a hint.
+
+    `source` says where the decision came from: "image", "header" (the image could not
+    tell, e.g. no blood pool in view) or "both" (they agree)."""
+
+    present: bool
+    phase: ContrastPhase
+    blood_pool_hu: float | None  # median HU of the blood pool found, None: none in view
+    source: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A part of a series not searched, and why (never silent): metal and its streaks..."""
+
+    what: str
+    slices: tuple[int, ...]  # 0-based slice indices of the analysed volume that it touches
+    volume_mm3: float
+    reason: str = ""
+
+
+@dataclass
+class Coverage:
+    """What one analysed series shows: body parts (from the image content, the header as a
+    hint), contrast, and what was left out of the search."""
+
+    body_parts: list[Region]
+    contrast: ContrastStatus | None = None
+    excluded: list[Excluded] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # why each body part was named
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.contrast
+        return {
+            "body_parts": list(self.body_parts),
+            "contrast": None
+            if c is None
+            else {
+                "present": c.present,
+                "phase": c.phase,
+                "blood_pool_hu": None if c.blood_pool_hu is None else round(c.blood_pool_hu, 1),
+                "source": c.source,
+                "why": c.why,
+            },
+            "excluded": [
+                {
+                    "what": e.what,
+                    "slices": list(e.slices),
+                    "volume_mm3": round(e.volume_mm3, 1),
+                    "reason": e.reason,
+                }
+                for e in self.excluded
+            ],
+            "evidence": list(self.evidence),
+        }
+
+
+@dataclass
+class Incidental:
+    """A calcification a reader expects that is not calcinosis (calcified costal or
+    laryngeal cartilage, physiologic intracranial calcification, a phlebolith): listed, never
+    a deposit or pattern evidence."""
+
+    kind: IncidentalKind
+    series_uid: str
+    centroid_lps_mm: Vec3
+    volume_mm3: float
+    max_hu: float
+    reason: str
+    id: str = ""  # "I1", "I2"... unique within the study
+
+
 @dataclass
 class Segmentation:
     """What the CT segmentation stage found in one volume, and how.
@@ -427,6 +502,8 @@ class Segmentation:
     # block-mean HU on `grid`'s working grid (float32), computed once by the segmentation
     # and read again by site mapping; None: not kept (grid.reduce(volume.hu) gives it)
     mean_hu: np.ndarray | None = None
+    coverage: Coverage | None = None
+    incidental: list[Incidental] = field(default_factory=list)
 
 
 @dataclass
@@ -533,6 +610,12 @@ class StudyResult:
     seconds: float = 0.0
     used_files: list[Path] = field(default_factory=list)  # files whose images were analysed
     unused_files: list[SkippedFile] = field(default_factory=list)  # the study's other files, with why
+    incidental: list[Incidental] = field(default_factory=list)  # numbered I1, I2... over the study
+
+    @property
+    def coverage(self) -> dict[str, Coverage]:
+        """Series instance UID -> what that analysed series shows."""
+        return {s.volume.series_uid: s.coverage for s in self.segmentations if s.coverage is not None}
 
     @property
     def analysed(self) -> bool:

@@ -43,6 +43,10 @@ SeriesKind = Literal["ct_volume", "radiograph", "other"]
 SeriesStatus = Literal["analyzed", "skipped", "failed"]
 PatternType = Literal["metastatic", "tumoral", "dystrophic", "calcific_tendinitis"]
 Verdict = Literal["consistent", "possible", "unlikely"]
+ContrastPhase = Literal["none", "arterial", "portal_venous", "delayed", "unknown"]
+IncidentalKind = Literal[
+    "costal_cartilage", "laryngotracheal_cartilage", "intracranial_physiologic", "phlebolith", "other"
+]
 
 REGIONS: tuple[str, ...] = get_args(Region)
 TISSUES: tuple[str, ...] = get_args(Tissue)
@@ -50,3 +54,5 @@ LATERALITIES: tuple[str, ...] = get_args(Laterality)
 SERIES_KINDS: tuple[str, ...] = get_args(SeriesKind)
 PATTERN_TYPES: tuple[str, ...] = get_args(PatternType)
 VERDICTS: tuple[str, ...] = get_args(Verdict)
+CONTRAST_PHASES: tuple[str, ...] = get_args(ContrastPhase)
+INCIDENTAL_KINDS: tuple[str, ...] = get_args(IncidentalKind)

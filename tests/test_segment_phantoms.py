@@ -66,11 +66,16 @@ def test_negative_controls_report_nothing(name, seed):
 
 
 def test_contrast_is_detected_and_said():
+    """Contrast is decided on the blood pool's measured density, and the calcium threshold
+    is raised beside the lumen only (the plain threshold holds elsewhere)."""
     case = segmented_phantom("contrast", 0)
     seg = case.segmentation
     assert seg.contrast_enhanced
-    assert seg.threshold_hu > 130
-    assert any("contrast-enhanced" in w and "threshold raised" in w for w in seg.warnings)
+    contrast = seg.coverage.contrast
+    assert contrast.present and contrast.source == "both"
+    assert 200 <= contrast.blood_pool_hu <= 500, contrast  # the phantom's opacified blood
+    assert seg.threshold_hu == 130
+    assert any("contrast-enhanced" in w and "must exceed" in w for w in seg.warnings)
 
 
 def test_metal_is_detected_and_said():

@@ -13,12 +13,14 @@ from collections import Counter
 import numpy as np
 from scipy import ndimage
 
+from pipeline.anatomy.coverage import body_parts, slice_parts
 from pipeline.anatomy.errors import LabelMapError
 from pipeline.anatomy.labelmap import AnatomyLabels, label_map_from_seg, load_label_map
 from pipeline.anatomy.landmarks import Landmarks, find_landmarks
 from pipeline.anatomy.limbs import ArmLevels, arm_levels
 from pipeline.anatomy.local import Surroundings, surroundings
 from pipeline.anatomy.organs import organ_site
+from pipeline.anatomy.physiologic import split_incidental
 from pipeline.anatomy.radiograph import radiograph_site
 from pipeline.anatomy.regions import LIMB_PARTS, body_part_region, laterality, region
 from pipeline.anatomy.space import coarse_grid
@@ -41,26 +43,49 @@ def map_sites(
 ) -> list[str]:
     """Fill region/laterality/tissue/site_evidence of segmentation.deposits in place; return warnings."""
     cfg = config or AnatomyConfig()
-    if not segmentation.deposits:
-        return []
     warnings: list[str] = []
     lm = find_landmarks(coarse_grid(segmentation))
+    parts, evidence = body_parts(lm, segmentation.volume.body_part_examined)
+    if segmentation.coverage is not None:
+        segmentation.coverage.body_parts = parts  # type: ignore[assignment]
+        segmentation.coverage.evidence = evidence
+    if not segmentation.deposits:
+        return warnings
     if not lm.grid.space.axial:
         warnings.append("slices are not axial: regions from the landmarks may be unreliable")
     body_part = segmentation.volume.body_part_examined
     limb_scan = _limb_only(lm, body_part)
     arms: dict[int, ArmLevels] = {}
+    by_slice = slice_parts(lm, body_part)
     for dep in segmentation.deposits:
         s = surroundings(segmentation, lm, dep, cfg.periarticular_mm + 5)
         arm = _arm_of(lm, s, arms)
         _heuristic_site(segmentation, lm, dep, s, arm, body_part, cfg)
+        _slice_region(dep, by_slice[lm.slice_of(float(dep.centroid_lps_mm[2]))])
         if limb_scan:
             _limb_scan_site(dep, body_part)
         if labels is not None:
             _organ_site(segmentation, labels, dep)
+    _set_aside_physiologic(segmentation, lm)
     if limb_scan:
         warnings.append(f"scan of one limb ({body_part}): side not told (no midline in view)")
     return warnings
+
+
+def _set_aside_physiologic(seg: Segmentation, lm: Landmarks) -> None:
+    """Calcified cartilage and physiologic intracranial calcification leave the deposits
+    (and the label map) for `seg.incidental`."""
+    kept, incidental = split_incidental(seg.deposits, lm)
+    if not incidental:
+        return
+    gone = {d.label for d in seg.deposits} - {d.label for d in kept}
+    for d in seg.deposits:
+        if d.label in gone:
+            (i0, j0, k0), (i1, j1, k1) = d.bbox_ijk
+            view = seg.labels[k0:k1, j0:j1, i0:i1]
+            view[view == d.label] = 0
+    seg.deposits = kept
+    seg.incidental.extend(incidental)
 
 
 def _heuristic_site(
@@ -82,6 +107,14 @@ def _heuristic_site(
         reg, why_reg = "chest", "in the lung"
     dep.region, dep.laterality, dep.tissue = reg, side, tis
     dep.site_evidence = [f"region {reg}: {why_reg}", f"side {side}: {why_side}", f"tissue {tis}: {why_tis}"]
+
+
+def _slice_region(dep: Deposit, part: str | None) -> None:
+    """A deposit no landmark placed takes the body part its slice shows (a slab of the
+    upper abdomen has no lung apex, diaphragm or hip to count from)."""
+    if dep.region == "unknown" and part is not None:
+        dep.region = part  # type: ignore[assignment]
+        dep.site_evidence[0] = f"region {part}: its slice shows the {part} (image content)"
 
 
 def _arm_of(lm: Landmarks, s: Surroundings, cache: dict[int, ArmLevels]) -> ArmLevels | None:

@@ -17,6 +17,7 @@ from scipy import ndimage
 from pipeline.anatomy.space import Coarse
 
 BALL_MIN_RADIUS_MM = 14.0  # femoral and humeral heads are 20-27 mm in radius
+_PELVIS_MIN_CM2 = 250.0  # the section through the hips; a foot or a knee is far smaller
 SIDES = {"left": 1, "right": -1}
 IN_PLANE = np.array([np.zeros((3, 3)), ndimage.generate_binary_structure(2, 1), np.zeros((3, 3))], bool)
 
@@ -242,7 +243,29 @@ def _is_humeral(lm: Landmarks, centre: np.ndarray, adx: float) -> bool:
 def _is_femoral(lm: Landmarks, centre: np.ndarray, adx: float, cell: np.ndarray) -> bool:
     if not 45 <= adx <= 160 or not lm.central[tuple(cell)]:
         return False
+    if not _pelvis_like(lm.central[cell[0]], lm.grid.space.cell_area_cm2):
+        return False  # a section of the feet or knees: a tarsal or a condyle is no femoral head
     return lm.diaphragm is None or centre[2] < lm.diaphragm - 150
+
+
+def _pelvis_like(section: np.ndarray, cell_cm2: float) -> bool:
+    """A section through the hips is one large part (the pelvis and both upper thighs);
+    the feet, ankles or knees are two parts of about the same size, or small."""
+    labels, n = ndimage.label(section)
+    if n == 0:
+        return False
+    if two_parts(section):
+        return False
+    return np.bincount(labels.ravel())[1:].max() * cell_cm2 >= _PELVIS_MIN_CM2
+
+
+def two_parts(section: np.ndarray) -> bool:
+    """Whether a section holds two body parts of about the same size (legs, feet)."""
+    labels, n = ndimage.label(section)
+    if n < 2:
+        return False
+    sizes = np.sort(np.bincount(labels.ravel())[1:])[::-1]
+    return bool(sizes[1] >= 0.5 * sizes[0])
 
 
 def _keep_largest(heads: dict[str, Ball], side: str, ball: Ball) -> None:

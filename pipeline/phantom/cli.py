@@ -50,8 +50,10 @@ def phantom(
     """Write a synthetic CT study (and radiograph) with known calcinosis deposits.
 
     SCENARIO is one of: tumoral, metastatic, dystrophic, calcific_tendinitis, healthy,
-    contrast, metal. The folder gets CT/CT0001.dcm..., DX/DX0001.dcm for scenarios with a
-    radiograph, truth.json and truth_labels.nii.gz (the deposit mask on the CT grid).
+    contrast, metal, head_neck, arterial_chest, hands_feet. The folder gets
+    CT/CT0001.dcm..., DX/DX0001.dcm for scenarios with a
+    radiograph, truth.json and truth_labels.nii.gz (the deposit mask on the CT grid); the
+    body-part scenarios also truth_incidental.nii.gz (physiologic calcifications).
     """
     if list_:
         for sc in SCENARIOS.values():
@@ -98,5 +100,5 @@ def _remove_previous(folder: Path) -> None:
         if target.is_dir():
             for path in target.glob("*.dcm"):
                 path.unlink()
-    for name in ("truth.json", "truth_labels.nii.gz"):
+    for name in ("truth.json", "truth_labels.nii.gz", "truth_incidental.nii.gz"):
         (folder / name).unlink(missing_ok=True)

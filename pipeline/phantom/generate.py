@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
@@ -21,7 +22,7 @@ from pipeline.phantom import metal
 from pipeline.phantom.anatomy import Anatomy, build_anatomy
 from pipeline.phantom.ct import ScannerModel, add_deposits, grid_psf_mm, scan, tissue_hu
 from pipeline.phantom.grid import Grid
-from pipeline.phantom.labels import T, hu_table
+from pipeline.phantom.labels import LEGACY_LAST, T, hu_table
 from pipeline.phantom.layout import BodyParams
 from pipeline.phantom.placement import PlacedDeposit, Placer
 from pipeline.phantom.radiograph import BONE_FRACTION_VISIBLE, CNR_VISIBLE, Projection, project_hand
@@ -68,6 +69,8 @@ class Phantom:
     implant_side: str | None
     projection: Projection | None
     timings: dict[str, float] = field(default_factory=dict)
+    incidental: list[Any] = field(default_factory=list)  # body-part scenarios: PlacedIncidental
+    part: Any = None  # body-part scenarios: their PartModel
 
     def deposit_labels(self) -> np.ndarray:
         out = np.zeros(self.labels.shape, dtype=np.uint16 if len(self.deposits) > 255 else np.uint8)
@@ -85,6 +88,10 @@ def make_phantom(
     """Build a study in memory (no files). `grid_for(anatomy)` replaces the size's CT grid
     (the benchmarks scan part of the body at a chosen matrix, pixel and slice spacing)."""
     scenario, preset = SCENARIOS[scenario_name], SIZES[size]
+    if scenario.part is not None:
+        from pipeline.phantom.generate_part import make_part_phantom
+
+        return make_part_phantom(scenario, seed, preset, grid_for)
     streams = np.random.SeedSequence(seed).spawn(6)
     body_rng, grid_rng, noise_rng, xray_rng = (np.random.default_rng(s) for s in streams[:4])
     dep_rng = np.random.default_rng(np.random.SeedSequence([seed, *scenario_name.encode()]))
@@ -183,7 +190,7 @@ def write(ph: Phantom, out_dir: Path, compression: str = "rle") -> Written:
         series_number=1,
         series_description=f"CT {ph.scenario.body_part.replace('_', ' ').lower()} phantom",
         kvp=120.0,
-        body_part=ph.scenario.body_part,
+        body_part=ph.part.body_part if ph.part is not None else ph.scenario.body_part,
         contrast_agent="IOHEXOL 350 MG/ML" if ph.scenario.contrast else None,
         slice_thickness=ph.grid.spacing[2],
         transfer_syntax=ts,
@@ -206,6 +213,10 @@ def write(ph: Phantom, out_dir: Path, compression: str = "rle") -> Written:
                 )
             )
     mask_path = write_label_mask(ph.deposit_labels(), ph.grid, out_dir)
+    if ph.part is not None:
+        from pipeline.phantom.generate_part import INCIDENTAL_FILE, incidental_labels
+
+        write_label_mask(incidental_labels(ph), ph.grid, out_dir, INCIDENTAL_FILE)
     truth = _truth(ph, study.study_uid, series_uid, for_uid, compression, radiographs, hits)
     truth_path = write_truth(truth, out_dir)
     ph.timings["write"] = time.perf_counter() - t
@@ -292,6 +303,7 @@ def _truth(
         noise_sd_hu=ph.noise_sd,
     )
     deposits = [_deposit_truth(ph, d, hits.get(d.number, [])) for d in ph.deposits]
+    drawn = np.bincount(ph.labels.ravel(), minlength=256) > 0
     return Truth(
         schema=SCHEMA,
         scenario=ph.scenario.name,
@@ -314,9 +326,18 @@ def _truth(
             "lobes": LOBES_DEFINITION,
             "laterality": LATERALITY_RULE,
             "centroid_lps_mm": "mean LPS position of the mask voxels",
-            "tissue_labels": ", ".join(f"{t.value}={t.name}" for t in T),
+            "tissue_labels": ", ".join(f"{t.value}={t.name}" for t in T if t <= LEGACY_LAST or drawn[t]),
         },
+        extra=_part_truth(ph),
     )
+
+
+def _part_truth(ph: Phantom) -> dict[str, Any]:
+    if ph.part is None:
+        return {}
+    from pipeline.phantom.generate_part import truth_extra
+
+    return truth_extra(ph)
 
 
 def _deposit_truth(ph: Phantom, d: PlacedDeposit, hits: list[RadiographHitTruth]) -> DepositTruth:

@@ -54,12 +54,15 @@ class T(IntEnum):
     EYE = 36
     LENS = 37
     METAL = 38
+    ENAMEL = 39  # tooth crowns
+    DENTINE = 40  # tooth roots and the core of crowns
+    BLOOD_RIGHT = 41  # right heart and pulmonary arteries (apart from the left heart in arterial phase)
 
 
 N_LABELS = len(T)
 
 BONE_LABELS = frozenset({T.CORTEX, T.CORTEX_DENSE, T.CANCELLOUS, T.MARROW})
-DENSE_LABELS = BONE_LABELS | {T.CARTILAGE, T.METAL}
+DENSE_LABELS = BONE_LABELS | {T.CARTILAGE, T.METAL, T.ENAMEL, T.DENTINE}
 SOFT_TISSUE = frozenset({T.FAT, T.MUSCLE, T.TENDON, T.SKIN})
 OUTSIDE_BODY = frozenset({T.AIR, T.TABLE_SHELL, T.TABLE_CORE})
 
@@ -112,7 +115,11 @@ _NATIVE: dict[T, tuple[float, float]] = {
     T.EYE: (10, 2),
     T.LENS: (95, 5),
     T.METAL: (8000, 0),  # far above the scale: the scanner clips it to 3071
+    T.ENAMEL: (2800, 120),
+    T.DENTINE: (1750, 80),
+    T.BLOOD_RIGHT: (40, 3),
 }
+LEGACY_LAST = T.METAL  # labels after this one are listed in truth.json only where drawn
 
 # portal-venous / late-arterial phase after an iodinated bolus
 _CONTRAST: dict[T, float] = {
@@ -147,6 +154,36 @@ def hu_table(contrast: bool, arterial_hu: float = 330.0) -> HUTable:
     return HUTable(mean=mean, texture_sd=sd)
 
 
+# arterial phase (bolus tracked in the aorta): the left heart and aorta are the brightest,
+# the right heart and pulmonary arteries less so, veins and organs barely enhanced yet
+_ARTERIAL: dict[T, float] = {
+    T.MUSCLE: 55,
+    T.LIVER: 70,
+    T.SPLEEN: 105,
+    T.KIDNEY_CORTEX: 190,
+    T.KIDNEY_MEDULLA: 60,
+    T.STOMACH_WALL: 80,
+    T.BOWEL_WALL: 75,
+    T.PANCREAS: 100,
+    T.HEART: 105,
+    T.ARTERY_WALL: 60,
+    T.VEIN: 75,
+    T.SKIN: 50,
+}
+
+
+def arterial_hu_table(left_hu: float, right_hu: float) -> HUTable:
+    """HU per label in the arterial phase: aorta and coronaries at `left_hu`, left heart
+    10 HU less, right heart and pulmonary arteries at `right_hu`."""
+    table = hu_table(False)
+    for label, m in _ARTERIAL.items():
+        table.mean[label] = m
+    table.mean[T.ARTERY] = left_hu
+    table.mean[T.CARDIAC_BLOOD] = left_hu - 10
+    table.mean[T.BLOOD_RIGHT] = right_hu
+    return table
+
+
 # what the report contract calls the tissue a label belongs to; periarticular and tendon
 # sites are decided by anatomy (joints, insertions), not by the label alone
 REPORT_TISSUE: dict[T, str] = {
@@ -167,6 +204,7 @@ REPORT_TISSUE: dict[T, str] = {
     T.LENS: "eye",
     T.ARTERY: "arterial_wall",
     T.ARTERY_WALL: "arterial_wall",
+    T.BLOOD_RIGHT: "other_visceral",
     T.LIVER: "other_visceral",
     T.SPLEEN: "other_visceral",
     T.PANCREAS: "other_visceral",

@@ -78,8 +78,12 @@ class Placer:
         labels: np.ndarray,
         rng: np.random.Generator,
         min_voxels_volume: float = 0.7,
+        sites: dict[str, Site] | None = None,
+        min_mm3: float = 0.0,
     ) -> None:
         self.anatomy, self.grid, self.labels, self.rng = anatomy, grid, labels, rng
+        self.sites = SITES if sites is None else sites
+        self.min_mm3 = min_mm3  # smallest mask volume kept (body-part scenarios promise a floor)
         self.min_volume = min_voxels_volume * grid.voxel_volume
         self.occupied = np.zeros(labels.shape, dtype=bool)
         self.placed: list[PlacedDeposit] = []
@@ -95,7 +99,7 @@ class Placer:
         return self.placed
 
     def place(self, plan: DepositPlan) -> PlacedDeposit | None:
-        site = SITES[plan.site]
+        site = self.sites[plan.site]
         lo_v = max(plan.volume[0], self.min_volume)
         hi_v = max(plan.volume[1], lo_v * 1.5)
         for attempt in range(16):
@@ -221,6 +225,8 @@ class Placer:
         lab = self.labels[dm.window.slices][dm.mask]
         if self.occupied[dm.window.slices][dm.mask].any():
             return "touches another deposit"
+        if dm.n_voxels * self.grid.voxel_volume < self.min_mm3:
+            return "smaller than the floor"
         if lut(site.hosts)[lab].mean() < site.min_host_fraction:
             return "too little in host tissue"
         if site.bone_gap is not None:

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.phantom.bodypart import PartBuilder
+from pipeline.phantom.chest_arterial import build_arterial_chest
+from pipeline.phantom.extremities import build_hands_feet
+from pipeline.phantom.head_neck import build_head_neck
 from pipeline.phantom.placement import DepositPlan
 
 Planner = Callable[[np.random.Generator], list[DepositPlan]]
@@ -28,6 +32,7 @@ class Scenario:
     metal: bool = False  # a metal hip prosthesis
     hand_radiograph: bool = False  # also a PA radiograph of one hand and wrist
     body_part: str = "CHESTABDPELVIS"
+    part: PartBuilder | None = None  # a body-part scan built by its own module (bodypart.py)
 
 
 def _side(rng: np.random.Generator) -> int:
@@ -157,6 +162,36 @@ SCENARIOS: dict[str, Scenario] = {
             "negative control: metal hip prosthesis (> 3000 HU) with streak artefacts, no deposit",
             none,
             metal=True,
+        ),
+        Scenario(
+            "head_neck",
+            "metastatic",
+            "vertex to lower neck: skull, skull base, face, teeth, cervical spine, larynx; physiologic "
+            "intracranial and laryngeal cartilage calcifications (listed apart as incidental); deposits "
+            "in the scalp and the neck's fat and muscle",
+            none,
+            head=True,
+            body_part="HEADNECK",
+            part=build_head_neck,
+        ),
+        Scenario(
+            "arterial_chest",
+            "metastatic",
+            "chest CT in the arterial phase without a contrast tag: opacified aorta and heart, coronary "
+            "and aortic wall calcification, sternal wires, calcified costal cartilage (incidental), "
+            "chest wall deposits, one against a rib",
+            none,
+            body_part="CHEST",
+            part=build_arterial_chest,
+        ),
+        Scenario(
+            "hands_feet",
+            "dystrophic",
+            "both hands (even seeds) or both feet (odd seeds) on a fine grid: digit pulp, subcutaneous "
+            "and periarticular deposits touching a joint",
+            none,
+            body_part="HAND",
+            part=build_hands_feet,
         ),
     ]
 }

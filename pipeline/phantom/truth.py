@@ -106,11 +106,13 @@ class Truth:
     midline_x_lps_mm: float
     landmarks_lps_mm: dict[str, list[float]]
     definitions: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)  # body-part scenarios' own keys, appended
 
 
 def write_truth(truth: Truth, out_dir: Path) -> Path:
     path = out_dir / "truth.json"
     data = _rounded(asdict(truth))
+    data.update(data.pop("extra"))
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return path
 
@@ -119,7 +121,7 @@ def read_truth(out_dir: Path) -> dict[str, Any]:
     return json.loads((Path(out_dir) / "truth.json").read_text(encoding="utf-8"))
 
 
-def write_label_mask(labels: np.ndarray, grid: Grid, out_dir: Path) -> Path:
+def write_label_mask(labels: np.ndarray, grid: Grid, out_dir: Path, name: str = LABEL_FILE) -> Path:
     """The deposit mask (value = deposit number) on the CT grid, LPS geometry given to
     SimpleITK, which converts to the NIfTI convention itself."""
     dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
@@ -128,7 +130,7 @@ def write_label_mask(labels: np.ndarray, grid: Grid, out_dir: Path) -> Path:
     img.SetSpacing(tuple(float(v) for v in grid.spacing))
     img.SetOrigin(tuple(float(v) for v in aff[:3, 3]))
     img.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-    path = out_dir / LABEL_FILE
+    path = out_dir / name
     sitk.WriteImage(img, str(path), useCompression=True)
     return path
 

@@ -21,6 +21,7 @@ from pipeline.report.html_parts import (
     dicom_date,
     disclaimer,
     esc,
+    fmt,
     href,
     key_values,
     page,
@@ -53,6 +54,8 @@ def write_html_report(
             _deposits_section(report, images),
             _comparison_section(report),
             _images_section(images),
+            _incidental_section(report),
+            _coverage_section(report),
             _series_section(report),
             _warnings_section(report, images),
             _settings_section(settings),
@@ -199,6 +202,61 @@ def _images_section(images: KeyImages) -> str:
     if not (images.overviews or images.deposits or images.radiographs):
         parts.append("<p>No images: no CT volume or radiograph could be loaded.</p>")
     return "".join(parts) + "</section>"
+
+
+def _incidental_section(report: dict[str, Any]) -> str:
+    """Calcifications a reader expects that are not calcinosis (contract 1.1): listed so
+    that nothing found is hidden, apart from the deposits and the ranking."""
+    found = report.get("incidental") or []
+    if not found:
+        return '<section id="incidental"><h2>Incidental calcifications</h2><p>None.</p></section>'
+    headers = ["ID", "Kind", "Centroid (LPS mm)", "Volume (mm3)", "Max HU", "Why not calcinosis"]
+    rows = [
+        [
+            cell(i.get("id")),
+            cell(str(i.get("kind", "")).replace("_", " ")),
+            cell(", ".join(fmt(v) for v in i.get("centroid_lps_mm") or i.get("centroid_px") or [])),
+            cell(i.get("volume_mm3")),
+            cell(i.get("max_hu")),
+            cell(i.get("reason")),
+        ]
+        for i in found
+    ]
+    return (
+        '<section id="incidental"><h2>Incidental calcifications</h2>'
+        "<p>Not deposits and not evidence for any pattern.</p>"
+        f"{table(headers, rows)}</section>"
+    )
+
+
+def _coverage_section(report: dict[str, Any]) -> str:
+    """Per analysed series: the body parts its images show, contrast as measured, and what
+    was left out of the search."""
+    coverage = report.get("coverage") or {}
+    if not coverage:
+        return ""
+    headers = ["Series instance UID", "Body parts", "Contrast", "Not searched"]
+    rows = []
+    for series_uid, c in coverage.items():
+        contrast = c.get("contrast") or {}
+        said = (
+            "not measured"
+            if not contrast
+            else (
+                f"{'present' if contrast.get('present') else 'none'}, phase {contrast.get('phase')}, "
+                f"blood pool {fmt(contrast.get('blood_pool_hu'))} HU (from the {contrast.get('source')})"
+            )
+        )
+        excluded = [f"{e.get('what')}: {e.get('reason')}" for e in c.get("excluded") or []]
+        rows.append(
+            [
+                raw_cell(uid(series_uid)),
+                cell(", ".join(c.get("body_parts") or []) or "not told"),
+                cell(said),
+                raw_cell(bullet_list(excluded) if excluded else "nothing"),
+            ]
+        )
+    return f'<section id="coverage"><h2>Coverage</h2>{table(headers, rows)}</section>'
 
 
 def _series_section(report: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from pipeline import __version__
 from pipeline.discover.summary import geometry_summary
 from pipeline.models import (
     Deposit,
+    Incidental,
     PatternResult,
     RadiographComparison,
     RadiographDeposit,
@@ -24,7 +25,7 @@ from pipeline.models import (
     StudyResult,
 )
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 FRAME = "DICOM patient coordinates (LPS: +x patient left, +y posterior, +z head), mm"
 DISCLAIMER = (
     "Decision support for a reader, not a diagnosis: calcscan maps dense deposits to the "
@@ -54,6 +55,8 @@ def study_report(result: StudyResult, *, patient_id: str | None) -> dict[str, An
         + [_radiograph_entry(d, modality_of(result, d.series_uid)) for d in result.radiograph_deposits],
         "patterns": [_pattern_entry(p) for p in result.patterns],
         "radiograph_vs_ct": [_comparison_entry(c) for c in result.comparisons],
+        "coverage": {uid: coverage.to_json() for uid, coverage in result.coverage.items()},
+        "incidental": [_incidental_entry(i) for i in result.incidental],
         "summary": summary_of(result),
         "warnings": _unique(result.warnings),
     }
@@ -134,6 +137,19 @@ def _deposit_entry(d: Deposit) -> dict[str, Any]:
         "tissue": d.tissue,
         "touches_bone": d.touches_bone,
         "site_evidence": list(d.site_evidence),
+    }
+
+
+def _incidental_entry(i: Incidental) -> dict[str, Any]:
+    """A calcification a reader expects that is not calcinosis (contract 1.1)."""
+    return {
+        "id": i.id,
+        "kind": i.kind,
+        "series_instance_uid": i.series_uid,
+        "centroid_lps_mm": [_r(v, 2) for v in i.centroid_lps_mm],
+        "volume_mm3": _r(i.volume_mm3, 2),
+        "max_hu": _r(i.max_hu, 1),
+        "reason": i.reason,
     }
 
 

@@ -55,6 +55,8 @@ _PHALANX_MIN_MM = 12.0  # the shortest phalanx (distal) is longer than this
 _PHALANX_PEAK = 0.85  # of bone_cortex_hu: blur lowers a slim phalanx's cortex a little
 _PHALANX_TIP_MM = 8.0  # a distal phalanx on two 5 mm slices measures about 10 mm
 _PHALANX_TIP_PEAK = 0.9  # ... and is told from a clump by its cortex density alone
+_ENHANCED_CARTILAGE_HU = 110.0  # above enhanced liver and spleen (80-100), below cartilage
+_BULK_RADIUS_MM = 7.0  # cartilage and cancellous fragments are thinner than 14 mm
 
 Box = tuple[slice, ...]
 
@@ -304,11 +306,13 @@ def skeleton_mask(
     spacing: Spacing,
     cfg,
     sigma: float,
+    enhanced: bool = False,
 ) -> np.ndarray:
     """The bone parts, grown through bone-density tissue and on into cartilage inside
-    `allowed`, never into the parts judged not bone. On a working grid coarser than the
-    scan, cells next to bone that hold bone-dense voxels (a thin process, a cortex edge that
-    the block mean diluted) are bone too."""
+    `allowed`, never into the parts judged not bone. On an `enhanced` scan the growth into
+    cartilage stays out of organs that enhance as much as cartilage.
+    On a working grid coarser than the scan, cells next to bone that hold bone-dense voxels
+    (a thin process, a cortex edge that the block mean diluted) are bone too."""
     skeleton = np.zeros_like(allowed)
     reach = allowed | pieces.core | pieces.others
     if not reach.any():
@@ -317,12 +321,21 @@ def skeleton_mask(
     # of clumps and the voxels around a speck
     area = _grown(_bbox(reach), 2, reach.shape)
     within = BonePieces(pieces.core[area], pieces.others[area])
-    skeleton[area] = _skeleton_within(within, hu[area], peaks[area], allowed[area], cfg, sigma)
+    skeleton[area] = _skeleton_within(
+        within, hu[area], peaks[area], allowed[area], cfg, sigma, spacing, enhanced
+    )
     return skeleton
 
 
 def _skeleton_within(
-    pieces: BonePieces, hu: np.ndarray, peaks: np.ndarray, allowed: np.ndarray, cfg, sigma: float
+    pieces: BonePieces,
+    hu: np.ndarray,
+    peaks: np.ndarray,
+    allowed: np.ndarray,
+    cfg,
+    sigma: float,
+    spacing: Spacing,
+    enhanced: bool,
 ) -> np.ndarray:
     """skeleton_mask on a box that holds everything the skeleton can reach."""
     # keep clear of clumps and of their blurred halo; tiny specks (calcified cartilage) do
@@ -332,11 +345,11 @@ def _skeleton_within(
     clumps = _selected(labels, sizes > _MIN_INTERIOR_VOXELS)
     clear = allowed & ~pieces.others & ~_dilate_box(clumps, reach=2)
     bone = _grow(pieces.core, hu, clear, sigma, cfg)
-    cartilage = _cartilage(bone, hu, clear, sigma, cfg)
+    cartilage = _cartilage(bone, hu, clear, sigma, cfg, spacing, enhanced)
     # faint pieces (calcified cartilage, not calcinosis) lying in cartilage, judged against
     # cartilage found without keeping clear of them
     strong = _reaching(labels, n, pieces.others, peaks, cfg.bone_split_hu)
-    around = _cartilage(bone, hu, allowed & ~_selected(labels, strong), sigma, cfg)
+    around = _cartilage(bone, hu, allowed & ~_selected(labels, strong), sigma, cfg, spacing, enhanced)
     skeleton = bone | cartilage | (around & ~pieces.others) | _embedded_specks(labels, ~strong, around)
     thin = clear & (peaks >= cfg.bone_threshold_hu) & ~skeleton
     if thin.any():
@@ -375,17 +388,32 @@ def _embedded_specks(labels: np.ndarray, chosen: np.ndarray, cartilage: np.ndarr
     return out
 
 
-def _cartilage(bone: np.ndarray, hu: np.ndarray, allowed: np.ndarray, sigma: float, cfg) -> np.ndarray:
+def _cartilage(
+    bone: np.ndarray,
+    hu: np.ndarray,
+    allowed: np.ndarray,
+    sigma: float,
+    cfg,
+    spacing: Spacing,
+    enhanced: bool,
+) -> np.ndarray:
     """Costal cartilage and discs: tissue a little denser than muscle, attached to bone.
 
     Everything connected to bone through voxels above `cartilage_hu` and at least 2.5 noise
     sigma above muscle: under 1% of muscle voxels pass, far too few to form paths, while a
     thin band of cartilage blurred against the lung stays connected. Cartilage speckled with
     calcium is part of the skeleton, as are intervertebral discs; a calcific clump is a dense
-    piece and is kept out.
+    piece and is kept out. On an `enhanced` scan the liver, spleen, kidneys and heart are as
+    dense as cartilage; cartilage is slender (a costal cartilage is about a centimetre
+    thick), so tissue thick enough to hold a disc of `_BULK_RADIUS_MM` is an organ there,
+    never grown into.
     """
     level = max(cfg.cartilage_hu, _MUSCLE_HU + 2.5 * sigma)
-    tissue = (allowed & (hu >= level)) | bone
+    if enhanced:  # organs nearly as dense as cartilage: a higher level, and never bulk
+        tissue = _slender(allowed & (hu >= max(level, _ENHANCED_CARTILAGE_HU)), spacing)
+    else:
+        tissue = allowed & (hu >= level)
+    tissue = (tissue & ~bone) | bone
     return _touching(tissue, bone) & ~bone
 
 
@@ -514,6 +542,21 @@ def _grow(seed: np.ndarray, hu: np.ndarray, allowed_region: np.ndarray, sigma: f
     level = max(cfg.bone_grow_hu, _MUSCLE_HU + 3.0 * sigma)
     tissue = (allowed_region & (hu >= level)) | seed
     return _touching(tissue, seed)
+
+
+def _slender(tissue: np.ndarray, spacing: Spacing) -> np.ndarray:
+    """`tissue` without its bulk: the parts that hold a disc of `_BULK_RADIUS_MM` (an
+    enhanced organ) and a margin around them, so that growth into cartilage stops at an
+    organ's edge rather than flooding it."""
+    if not tissue.any():
+        return tissue
+    box = _grown(_bbox(tissue), 2, tissue.shape)
+    sub = tissue[box]
+    disc = ball(_BULK_RADIUS_MM, spacing, flat=True)  # in-plane: a slab's end slices count too
+    bulk = _dilate(_dilate(_erode(sub, disc), disc), ball(2.0 * max(spacing[1:]), spacing, flat=True))
+    out = tissue.copy()
+    out[box] &= ~bulk
+    return out
 
 
 def _touching(tissue: np.ndarray, seed: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from pipeline.segment.masks import Spacing
 
 _CLUMP = np.ones((3, 3, 3), bool)
 _AIR_LIKE_HU = -200.0  # air, lung and their partial-volume edges; fat (-100) is tissue
+_FAT_HU = (-190.0, -30.0)  # subcutaneous and visceral fat around a speck
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def find_candidates(
     hu: np.ndarray,
     grid: WorkGrid,
     search: np.ndarray,
-    threshold: float,
+    threshold: float | np.ndarray,
     spacing: Spacing,
     cfg: SegmentationConfig,
     sigma: float,
@@ -59,16 +60,24 @@ def find_candidates(
         for s in specks(dense, grid, occupied)
         if s.n_voxels >= cfg.min_voxels and s.n_voxels * voxel >= cfg.min_volume_mm3
     ]
-    kept = [s for s in big if _significant(s, hu, dense, sigma, cfg.significance_sigma)]
+    significant = [s for s in big if _significant(s, hu, dense, sigma, cfg.significance_sigma)]
+    base = float(np.min(threshold))
+    kept = [s for s in significant if _dense_enough(s, hu, dense, base, cfg.min_peak_margin_hu)]
     del dense
     out = np.zeros(hu.shape, label_type(len(kept)))
     for label, speck in enumerate(kept, start=1):
         out[speck.box][ndimage.binary_fill_holes(speck.mask)] = label
     notes = []
-    if len(big) > len(kept):
+    if len(big) > len(significant):
         notes.append(
-            f"{len(big) - len(kept)} dense speck(s) not reported: peak within {cfg.significance_sigma:g} "
-            f"noise sigma ({sigma:.0f} HU) of the surrounding tissue"
+            f"{len(big) - len(significant)} dense speck(s) not reported: peak within "
+            f"{cfg.significance_sigma:g} noise sigma ({sigma:.0f} HU) of the surrounding tissue"
+        )
+    if len(significant) > len(kept):
+        notes.append(
+            f"{len(significant) - len(kept)} faint speck(s) not reported: peak under "
+            f"{base + cfg.min_peak_margin_hu:.0f} HU ({base + cfg.min_peak_margin_hu / 2:.0f} HU in fat): "
+            "noise, streaks or vessel partial volume"
         )
     return out, notes
 
@@ -116,14 +125,35 @@ def label_type(n: int) -> type[np.unsignedinteger]:
 
 def _significant(speck: Speck, hu: np.ndarray, dense: np.ndarray, sigma: float, k: float) -> bool:
     """Peak above the tissue around it by k noise sigma (any dense voxel is not tissue)."""
-    grown = tuple(slice(max(0, s.start - 3), s.stop + 3) for s in speck.box)
-    region = np.zeros(hu[grown].shape, bool)
-    region[
-        tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(speck.box, grown, strict=True))
-    ] = speck.mask
+    grown, region = _with_margin(speck, hu.shape)
     values = hu[grown]
     background = local_background(values, region, ~dense[grown])
     return float(values[region].max()) - background >= k * sigma
+
+
+def _dense_enough(speck: Speck, hu: np.ndarray, dense: np.ndarray, base: float, margin: float) -> bool:
+    """Peak at least `margin` above the calcium threshold; in fat half that: a faint
+    calcification in fat stands 300 HU above its background, while muscle noise, streaks
+    and a vessel's partial volume (130-250 HU) stand much less above theirs."""
+    peak = float(hu[speck.box][speck.mask].max())
+    if peak >= base + margin:
+        return True
+    if peak < base + margin / 2:
+        return False
+    grown, region = _with_margin(speck, hu.shape)
+    return _FAT_HU[0] <= local_background(hu[grown], region, ~dense[grown]) <= _FAT_HU[1]
+
+
+def _with_margin(speck: Speck, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], np.ndarray]:
+    """The speck's box grown by 3 voxels (within the volume), and its mask on that box."""
+    grown = tuple(
+        slice(max(0, s.start - 3), min(n, s.stop + 3)) for s, n in zip(speck.box, shape, strict=True)
+    )
+    region = np.zeros(tuple(g.stop - g.start for g in grown), bool)
+    region[
+        tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(speck.box, grown, strict=True))
+    ] = speck.mask
+    return grown, region
 
 
 def local_background(values: np.ndarray, region: np.ndarray, free: np.ndarray) -> float:

@@ -67,10 +67,11 @@ class WorkGrid:
         return mean, peak
 
     def dense_within(
-        self, hu: np.ndarray, threshold: float, region: np.ndarray
+        self, hu: np.ndarray, threshold: float | np.ndarray, region: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Full-resolution voxels at or above `threshold` inside the working-grid mask
-        `region`, and the working cells that hold any of them.
+        `region`, and the working cells that hold any of them. `threshold` is one value or
+        one per working cell (a higher level beside a contrast-filled lumen).
 
         Built one working slice at a time: the same as `(hu >= threshold) & up(region)`
         without the two full-resolution temporaries.
@@ -79,6 +80,7 @@ class WorkGrid:
             dense = hu >= threshold
             dense &= region
             return dense, dense
+        per_cell = np.ndim(threshold) > 0
         dense = np.empty(self.shape, bool)
         occupied = np.empty(self.work_shape, bool)
         fz, fy, fx = self.factors
@@ -86,13 +88,19 @@ class WorkGrid:
         starts_y, starts_x = np.arange(0, ny, fy), np.arange(0, nx, fx)
         for k in range(self.work_shape[0]):
             slab = dense[k * fz : (k + 1) * fz]
-            np.greater_equal(hu[k * fz : (k + 1) * fz], threshold, out=slab)
-            slab &= np.repeat(np.repeat(region[k], fy, axis=0), fx, axis=1)[:ny, :nx]
+            level = self._cells_up(threshold[k], ny, nx) if per_cell else threshold
+            np.greater_equal(hu[k * fz : (k + 1) * fz], level, out=slab)
+            slab &= self._cells_up(region[k], ny, nx)
             seen = slab.any(axis=0)
             occupied[k] = np.logical_or.reduceat(
                 np.logical_or.reduceat(seen, starts_y, axis=0), starts_x, axis=1
             )
         return dense, occupied
+
+    def _cells_up(self, cells: np.ndarray, ny: int, nx: int) -> np.ndarray:
+        """One working slice's cells repeated onto the full-resolution slice."""
+        fy, fx = self.factors[1:]
+        return np.repeat(np.repeat(cells, fy, axis=0), fx, axis=1)[:ny, :nx]
 
     def full_box(self, cells: tuple[slice, ...]) -> tuple[slice, slice, slice]:
         """The full-resolution voxels of a box of working cells."""
