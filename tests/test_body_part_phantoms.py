@@ -25,8 +25,9 @@ def test_arterial_chest_contrast_is_measured_without_a_tag():
     assert contrast["present"] and contrast["source"] == "image" and contrast["phase"] == "arterial"
     assert 300 <= contrast["blood_pool_hu"] <= 500  # the phantom's pool is 360-470 HU
     assert "chest" in score.body_parts
-    # the opacified heart, aorta and pulmonary arteries are never deposits in the lung or muscle
-    assert sum(n for kind, n in score.false.items() if kind.startswith(("lung", "muscle"))) <= 1, score.false
+    # the opacified heart, aorta, pulmonary and arm arteries are not deposits (one partial-volume
+    # spot remains on this 5 mm grid; the shoulder arteries were two before the local lumen level)
+    assert sum(score.false.values()) <= 1, score.false
 
 
 def test_feet_report_no_small_bone_and_are_called_feet():

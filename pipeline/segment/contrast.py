@@ -120,7 +120,7 @@ def find_contrast(
     lumen |= _vessels(hu, body & ~exclude & ~lumen, base_threshold, hi, spacing)
     zone = ndimage.binary_dilation(lumen, iterations=1) & body
     margin = cfg.contrast_lumen_sd * max(sd, noise_sd) * voxel_noise_gain
-    levels = _local_levels(smooth, lumen, zone, base_threshold, margin)
+    levels = _local_levels(hu, lumen, zone, base_threshold, margin)
     zone_threshold = float(np.median(levels[zone]))
     phase = _phase(median)
     source = "both" if header_agent else "image"
@@ -290,15 +290,17 @@ def _grown_lumen(
 
 
 def _local_levels(
-    smooth: np.ndarray, lumen: np.ndarray, zone: np.ndarray, base: float, margin: float
+    hu: np.ndarray, lumen: np.ndarray, zone: np.ndarray, base: float, margin: float
 ) -> np.ndarray:
     """The calcium threshold per working cell: the densest lumen within a few cells plus
     `margin` inside the zone, `base` elsewhere. A pool mixes levels (the left heart and aorta
     brighter than the right heart in the arterial phase, a vein fainter than the aorta), so
-    one number for all of it is either too low for the aorta or too high for the veins."""
-    dense = np.where(lumen, smooth, np.float32(-1e4))
+    one number for all of it is either too low for the aorta or too high for the veins.
+    The cells' own values, not smoothed ones: a thin artery's lumen smoothed with the fat
+    around it reads far below the artery itself."""
+    dense = np.where(lumen, hu, np.float32(-1e4))
     local = ndimage.grey_dilation(dense, size=(3, 5, 5))
-    levels = np.full(smooth.shape, np.float32(base))
+    levels = np.full(hu.shape, np.float32(base))
     levels[zone] = np.maximum(base, local[zone] + margin)
     return levels
 
