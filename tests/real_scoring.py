@@ -126,7 +126,7 @@ ORGANS = ("liver", "spleen", "stomach", "aorta", "inferior_vena_cava", "portal_v
 def contrast_score(result: StudyResult) -> ContrastScore:
     seg = result.segmentations[0]
     labels = load_label_map(CONTRAST / "labels_totalsegmentator.nii.gz", seg.volume)
-    bone = seg.grid.up(seg.masks["bone"]) if hasattr(seg.grid, "up") else seg.masks["bone"]
+    bone = seg.grid.up(seg.masks["bone"])
     share = {}
     for organ in ORGANS:
         inside = labels.labels == labels.names[organ]

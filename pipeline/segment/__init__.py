@@ -24,7 +24,7 @@ from pipeline.segment.bone import BonePieces, bone_pieces, judge_piece, skeleton
 from pipeline.segment.candidates import find_candidates
 from pipeline.segment.contrast import ContrastFinding, find_contrast
 from pipeline.segment.grid import WorkGrid
-from pipeline.segment.masks import ball, body_mask, lung_mask, metal_masks, noise_sigma
+from pipeline.segment.masks import ball, body_mask, fill_slices, lung_mask, metal_masks, noise_sigma
 from pipeline.segment.measure import grid_steps, measure_deposits
 from pipeline.timing import stage
 
@@ -123,23 +123,16 @@ def segment_ct(volume: CTVolume, config: Config | SegmentationConfig | None = No
         contrast_enhanced=anatomy.contrast.enhanced,
         warnings=warnings,
         mean_hu=anatomy.mean_hu,
-        coverage=Coverage([], anatomy.contrast.status, _excluded(anatomy, volume, grid, cfg)),
+        coverage=Coverage([], anatomy.contrast.status, _excluded(anatomy, grid, cfg)),
     )
 
 
-def _excluded(anatomy: _Anatomy, volume: CTVolume, grid: WorkGrid, cfg: SegmentationConfig) -> list[Excluded]:
+def _excluded(anatomy: _Anatomy, grid: WorkGrid, cfg: SegmentationConfig) -> list[Excluded]:
     """What the search left out, for `coverage.excluded`: metal and its streak zone."""
     if not anatomy.metal.any():
         return []
     cell = float(np.prod(grid.work_spacing))
-    ks = np.flatnonzero(anatomy.metal.any(axis=(1, 2)))
-    slices = tuple(
-        range(int(ks[0]) * grid.factors[0], min(grid.shape[0], (int(ks[-1]) + 1) * grid.factors[0]))
-    )
-    zone = np.flatnonzero(anatomy.streaks.any(axis=(1, 2)))
-    zone_slices = tuple(
-        range(int(zone[0]) * grid.factors[0], min(grid.shape[0], (int(zone[-1]) + 1) * grid.factors[0]))
-    )
+    slices, zone_slices = tuple(_full_slices(anatomy.metal, grid)), tuple(_full_slices(anatomy.streaks, grid))
     how = (
         f"every slice within {cfg.metal_slab_margin_mm:g} mm of it"
         if cfg.metal_streaks == "slab"
@@ -394,7 +387,7 @@ def _small_bone(hu: np.ndarray, labels: np.ndarray, label: int, box, spacing, cf
     if piece.sum() * float(np.prod(spacing)) > _SMALL_BONE_MAX_MM3:
         return False
     values = hu[crop]
-    enclosed = np.stack([ndimage.binary_fill_holes(sl) for sl in piece]) & ~piece
+    enclosed = fill_slices(piece) & ~piece
     if enclosed.sum() >= 3 and np.median(values[enclosed]) < _CANCELLOUS_HU:
         return False  # a calcified ring around blood or soft tissue: a vessel's wall
     flat = np.zeros((1, 3, 3), bool)
@@ -419,13 +412,20 @@ def _streak_slices(metal: np.ndarray, grid: WorkGrid, cfg: SegmentationConfig) -
     """Full-resolution slices that hold metal, and `metal_slab_margin_mm` beyond: streaks
     run in the slice plane right across the patient, far beyond `metal_margin_mm`."""
     out = np.zeros(grid.shape[0], bool)
-    ks = np.flatnonzero(metal.any(axis=(1, 2)))
-    if not len(ks):
-        return out
-    reach = int(np.ceil(cfg.metal_slab_margin_mm / grid.spacing[0]))
-    first, last = ks[0] * grid.factors[0], (ks[-1] + 1) * grid.factors[0]
-    out[max(0, first - reach) : last + reach] = True
+    held = _full_slices(metal, grid)
+    if held:
+        reach = int(np.ceil(cfg.metal_slab_margin_mm / grid.spacing[0]))
+        out[max(0, held.start - reach) : held.stop + reach] = True
     return out
+
+
+def _full_slices(mask: np.ndarray, grid: WorkGrid) -> range:
+    """The full-resolution slices from the first to the last working slice `mask` touches
+    (empty when it touches none)."""
+    ks = np.flatnonzero(mask.any(axis=(1, 2)))
+    if not len(ks):
+        return range(0)
+    return range(int(ks[0]) * grid.factors[0], min(grid.shape[0], (int(ks[-1]) + 1) * grid.factors[0]))
 
 
 def _within_streaks(hu: np.ndarray, labels: np.ndarray, label: int, box, spacing) -> bool:
@@ -497,8 +497,8 @@ def _metal_note(
 ) -> str:
     size = f"metal implant ({metal.sum() * np.prod(spacing) / 1000:.1f} mL)"
     if cfg.metal_streaks == "slab":
-        ks = np.flatnonzero(zone.any(axis=(1, 2)))
-        first, last = ks[0] * grid.factors[0], min(grid.shape[0] - 1, (ks[-1] + 1) * grid.factors[0] - 1)
+        held = _full_slices(zone, grid)
+        first, last = held.start, held.stop - 1
         z = [volume.index_to_lps([0, 0, k])[0][2] for k in (first, last)]
         return (
             f"{size}: slices {first}-{last} (z {min(z):.0f} to {max(z):.0f} mm LPS) not searched, "

@@ -60,9 +60,10 @@ def find_candidates(
         for s in specks(dense, grid, occupied)
         if s.n_voxels >= cfg.min_voxels and s.n_voxels * voxel >= cfg.min_volume_mm3
     ]
-    significant = [s for s in big if _significant(s, hu, dense, sigma, cfg.significance_sigma)]
+    standing = [(s, _peak_and_background(s, hu, dense)) for s in big]
+    significant = [(s, pb) for s, pb in standing if pb[0] - pb[1] >= cfg.significance_sigma * sigma]
     base = float(np.min(threshold))
-    kept = [s for s in significant if _dense_enough(s, hu, dense, base, cfg.min_peak_margin_hu)]
+    kept = [s for s, pb in significant if _dense_enough(*pb, base, cfg.min_peak_margin_hu)]
     del dense
     out = np.zeros(hu.shape, label_type(len(kept)))
     for label, speck in enumerate(kept, start=1):
@@ -123,25 +124,21 @@ def label_type(n: int) -> type[np.unsignedinteger]:
     return np.uint64
 
 
-def _significant(speck: Speck, hu: np.ndarray, dense: np.ndarray, sigma: float, k: float) -> bool:
-    """Peak above the tissue around it by k noise sigma (any dense voxel is not tissue)."""
+def _peak_and_background(speck: Speck, hu: np.ndarray, dense: np.ndarray) -> tuple[float, float]:
+    """The speck's peak HU and the tissue around it (any dense voxel is not tissue): the
+    peak must stand above that tissue by the significance test's noise sigmas."""
     grown, region = _with_margin(speck, hu.shape)
     values = hu[grown]
-    background = local_background(values, region, ~dense[grown])
-    return float(values[region].max()) - background >= k * sigma
+    return float(values[region].max()), local_background(values, region, ~dense[grown])
 
 
-def _dense_enough(speck: Speck, hu: np.ndarray, dense: np.ndarray, base: float, margin: float) -> bool:
+def _dense_enough(peak: float, background: float, base: float, margin: float) -> bool:
     """Peak at least `margin` above the calcium threshold; in fat half that: a faint
     calcification in fat stands 300 HU above its background, while muscle noise, streaks
     and a vessel's partial volume (130-250 HU) stand much less above theirs."""
-    peak = float(hu[speck.box][speck.mask].max())
     if peak >= base + margin:
         return True
-    if peak < base + margin / 2:
-        return False
-    grown, region = _with_margin(speck, hu.shape)
-    return _FAT_HU[0] <= local_background(hu[grown], region, ~dense[grown]) <= _FAT_HU[1]
+    return peak >= base + margin / 2 and _FAT_HU[0] <= background <= _FAT_HU[1]
 
 
 def _with_margin(speck: Speck, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], np.ndarray]:
